@@ -1,0 +1,9 @@
+"""Turning raw RFC 5322 bytes into a safe, structured message.
+
+`parse(raw)` never raises and never touches a database or the network.
+"""
+
+from postdesk.mail._parse import parse
+from postdesk.mail._types import Address, Attachment, AutoSubmitted, ForwardedMessage, ParsedMessage
+
+__all__ = ["Address", "Attachment", "AutoSubmitted", "ForwardedMessage", "ParsedMessage", "parse"]

@@ -1,0 +1,152 @@
+"""Header fields: decoded, unfolded and typed, from the raw header lines.
+
+We read the raw (surrogate-escaped) values ourselves rather than through the
+policy's header objects, because undeclared 8-bit bytes must be decoded with a
+charset guess first; the policy would turn them into U+FFFD or lone surrogates.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from email import policy, utils
+from email.header import decode_header, make_header
+from email.message import Message
+
+from postdesk.mail._charsets import decode_header_bytes
+from postdesk.mail._types import Address
+
+# The structured header parser is slow on pathological input; no real header
+# needs more than this to say what it means.
+MAX_HEADER_CHARS = 16384
+
+_FOLD = re.compile(r"\r?\n[ \t]*")
+_MSGID = re.compile(r"<\s*([^<>\s]+?)\s*>")
+_HAS_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
+class HeaderReader:
+    """Decoded access to one message's header fields, recording repairs in `defects`."""
+
+    def __init__(self, msg: Message, charset_hint: str | None, defects: list[str]):
+        self._raw: dict[str, list[str]] = {}
+        for name, value in msg.raw_items():
+            self._raw.setdefault(name.lower(), []).append(value if isinstance(value, str) else str(value))
+        self._hint = charset_hint
+        self._defects = defects
+
+    def raw(self, name: str) -> str | None:
+        values = self._raw.get(name.lower())
+        return values[0] if values else None
+
+    def has(self, name: str) -> bool:
+        return name.lower() in self._raw
+
+    def text(self, name: str) -> str | None:
+        """The header's value as unicode, unfolded, 8-bit bytes decoded; RFC 2047 not yet applied."""
+        value = self.raw(name)
+        if value is None:
+            return None
+        if _HAS_SURROGATE.search(value):
+            value = decode_header_bytes(value.encode("ascii", "surrogateescape"), self._hint)
+            self._defects.append(f"{name}: undeclared 8-bit characters decoded")
+        value = _FOLD.sub(" ", value).strip()
+        if len(value) > MAX_HEADER_CHARS:
+            self._defects.append(f"{name}: {len(value)} characters long; cut to {MAX_HEADER_CHARS}")
+            value = value[:MAX_HEADER_CHARS]
+        return value
+
+    def decoded(self, name: str) -> str:
+        """An unstructured header (Subject) with RFC 2047 encoded words decoded."""
+        value = self.text(name)
+        if not value:
+            return ""
+        return decode_words(value, self._defects, name)
+
+    def addresses(self, name: str) -> list[Address]:
+        found: list[Address] = []
+        for value in self._all_text(name):
+            found.extend(parse_addresses(value, self._defects, name))
+        return found
+
+    def message_ids(self, name: str) -> list[str]:
+        value = self.text(name)
+        if not value:
+            return []
+        ids = _MSGID.findall(value)
+        if not ids and "@" in value:
+            # Some mailers leave out the angle brackets.
+            ids = [token.strip("<>") for token in value.split() if "@" in token]
+        return ids
+
+    def date(self, name: str = "date") -> datetime | None:
+        value = self.text(name)
+        if not value:
+            return None
+        try:
+            parsed = utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            self._defects.append(f"{name}: cannot read {value[:60]!r}")
+            return None
+        if parsed.tzinfo is None:
+            # "-0000" means "no zone known"; UTC is the honest reading.
+            parsed = parsed.replace(tzinfo=timezone.utc)
+        return parsed
+
+    def _all_text(self, name: str) -> list[str]:
+        count = len(self._raw.get(name.lower(), []))
+        if count <= 1:
+            value = self.text(name)
+            return [value] if value else []
+        saved = self._raw[name.lower()]
+        out = []
+        for value in saved:
+            self._raw[name.lower()] = [value]
+            text = self.text(name)
+            if text:
+                out.append(text)
+        self._raw[name.lower()] = saved
+        return out
+
+
+def decode_words(value: str, defects: list[str], where: str) -> str:
+    """RFC 2047 encoded words to text; tolerant of the common mistakes."""
+    if "=?" not in value:
+        return value
+    try:
+        return str(policy.default.header_factory("subject", value))
+    except Exception:  # the policy's parser has raised on odd input before
+        pass
+    try:
+        return str(make_header(decode_header(value)))
+    except Exception:
+        defects.append(f"{where}: encoded words could not be decoded")
+        return value
+
+
+def parse_addresses(value: str, defects: list[str], where: str) -> list[Address]:
+    try:
+        header = policy.default.header_factory(where, value)
+        found = [
+            Address(name=_clean_name(a.display_name), address=_clean_addr(a.addr_spec))
+            for a in header.addresses
+        ]
+        if found or not value.strip():
+            return found
+    except Exception:  # fall back to the lenient parser below
+        pass
+    defects.append(f"{where}: malformed address list")
+    return [
+        Address(name=_clean_name(decode_words(name, defects, where)), address=_clean_addr(addr))
+        for name, addr in utils.getaddresses([value])
+        if name or addr
+    ]
+
+
+def _clean_name(name: str) -> str:
+    return " ".join(name.split()).strip('"').strip()
+
+
+def _clean_addr(addr: str) -> str:
+    addr = addr.strip().strip("<>")
+    return "" if addr in ("", "@") else addr

@@ -1,0 +1,91 @@
+"""HTML bodies: sanitized for display, and turned into text when there is no text part.
+
+nh3 (Rust's ammonia) does the sanitizing: an allow-list of tags and
+attributes, so anything it does not know is dropped.  On top of that we filter
+inline CSS, because ammonia passes style values through untouched, and we keep
+`cid:` URLs so the UI can point them at stored attachments.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+import nh3
+
+_TAGS = set(nh3.ALLOWED_TAGS) | {"font", "center", "big", "tfoot", "th", "caption", "u"}
+_GENERIC_ATTRS = {"style", "align", "valign", "dir", "lang", "title", "width", "height", "bgcolor", "color", "border"}
+_ATTRS = {
+    "*": _GENERIC_ATTRS,
+    "a": {"href", "name"},
+    "img": {"src", "alt", "hspace", "vspace"},
+    "font": {"face", "size", "color"},
+    "table": {"cellpadding", "cellspacing", "summary", "background"},
+    "td": {"colspan", "rowspan", "nowrap", "background"},
+    "th": {"colspan", "rowspan", "nowrap", "scope"},
+    "col": {"span"},
+    "colgroup": {"span"},
+    "ol": {"start", "type"},
+    "li": {"value"},
+    "blockquote": {"cite", "type"},
+    "q": {"cite"},
+    "time": {"datetime"},
+    "data": {"value"},
+}
+# Tags whose text would be noise or danger if kept: their content goes too.
+_CLEAN_CONTENT = {"script", "style", "title", "noscript", "template", "object", "applet", "iframe", "noembed", "noframes", "xmp"}
+_URL_SCHEMES = {"http", "https", "mailto", "cid", "tel", "data"}
+_URL_ATTRS = {"href", "src", "background", "cite"}
+
+# CSS that can run code or fetch things in some browser: expression() (old IE),
+# url(...), behaviours and bindings, @import, and escapes that hide any of them.
+_DANGEROUS_CSS = re.compile(r"expression|url\s*\(|javascript|vbscript|behavior|-moz-binding|@import|\\|&#|/\*", re.I)
+_SAFE_DATA_IMAGE = re.compile(r"^data:image/(png|gif|jpe?g|webp|bmp);base64,[a-z0-9+/=\s]*$", re.I)
+
+def sanitize(html: str, location_to_cid: Mapping[str, str] | None = None) -> str:
+    """Safe HTML for a sandboxed frame.  `location_to_cid` rewrites Content-Location
+    references (an image named by URL inside the mail) into `cid:` references."""
+    locations = dict(location_to_cid or {})
+
+    def attribute_filter(tag: str, attr: str, value: str) -> str | None:
+        if attr == "style":
+            return None if _DANGEROUS_CSS.search(value) else value
+        if attr in _URL_ATTRS:
+            stripped = value.strip()
+            if tag == "img" and attr == "src" and stripped in locations:
+                return "cid:" + locations[stripped]
+            if stripped[:5].lower() == "data:":
+                # data: URLs only as images; a data: link could carry a whole page.
+                return stripped if tag == "img" and _SAFE_DATA_IMAGE.match(stripped) else None
+        return value
+
+    return nh3.clean(
+        html,
+        tags=_TAGS,
+        clean_content_tags=_CLEAN_CONTENT,
+        attributes=_ATTRS,
+        url_schemes=_URL_SCHEMES,
+        attribute_filter=attribute_filter,
+        link_rel="noopener noreferrer nofollow",
+        strip_comments=True,
+    )
+
+
+_HEAD = re.compile(r"<head\b.*?</head\s*>", re.I | re.S)
+_BLANKS = re.compile(r"\n[ \t]*\n([ \t]*\n)+")
+
+
+def to_text(html: str) -> str:
+    """Readable plain text from HTML (tables and lists laid out), for text-less mail."""
+    try:
+        from inscriptis import get_text
+        from inscriptis.model.config import ParserConfig
+
+        text = get_text(html, ParserConfig(display_links=False, display_images=False))
+    except Exception:  # inscriptis/lxml refuse some inputs; fall back to tag stripping
+        text = nh3.clean(_HEAD.sub("", html), tags=set(), clean_content_tags=_CLEAN_CONTENT)
+        import html as html_module
+
+        text = html_module.unescape(text)
+    lines = [line.rstrip() for line in text.splitlines()]
+    return _BLANKS.sub("\n\n", "\n".join(lines)).strip()

@@ -1,0 +1,529 @@
+"""parse(raw) -> ParsedMessage: the one entry point of the parser.
+
+Steps, each a small function below:
+  1. bytes -> email.message.Message (stdlib, policy.default)
+  2. walk the MIME tree into leaf parts (depth-capped)
+  3. choose the text body, the HTML body and the attachments (RFC 8621 4.1.4)
+  4. decode: attachments (TNEF, forwarded messages, uuencode unpacked), text, HTML
+  5. headers, auto-submitted classification
+Every step records what it repaired in `defects`; no exception leaves `parse`.
+"""
+
+from __future__ import annotations
+
+import email
+import email.errors
+import hashlib
+import html as html_module
+import re
+from dataclasses import dataclass, field
+from email import policy
+from email.message import Message
+
+from postdesk.mail import _html
+from postdesk.mail._auto import classify
+from postdesk.mail._charsets import decode_body, decode_header_bytes
+from postdesk.mail._filenames import safe_filename
+from postdesk.mail._headers import HeaderReader, decode_words
+from postdesk.mail._payload import decoded_payload
+from postdesk.mail._types import Address, Attachment, ForwardedMessage, ParsedMessage
+from postdesk.mail._uuencode import extract_uu_blocks
+
+MAX_DEPTH = 50  # MIME nesting we follow; deeper subtrees are kept whole as attachments
+MAX_FORWARD_DEPTH = 3  # forwarded messages whose text we read to fill an empty body
+
+_SERIALIZE = policy.default.clone(refold_source="none", linesep="\r\n")
+_CID_REF = re.compile(r"""cid:([^"'\s>)]+)""", re.I)
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.I)
+_MSGID_LINE = re.compile(r"^message-id:\s*<([^<>\s]+)>", re.I | re.M)
+_INLINE_MEDIA = ("image/", "audio/", "video/")
+
+
+@dataclass
+class _Leaf:
+    """A leaf MIME part and what body selection needs to know about it."""
+
+    part: Message
+    content_type: str
+    disposition: str | None
+    has_name: bool
+    index: int
+    opaque: bool = False  # a subtree beyond MAX_DEPTH, kept whole
+
+
+@dataclass
+class _Tree:
+    leaves: list[_Leaf] = field(default_factory=list)
+    text_body: list[_Leaf] = field(default_factory=list)
+    html_body: list[_Leaf] = field(default_factory=list)
+    is_encrypted: bool = False
+    is_opaque_signed: bool = False
+
+
+def parse(raw: bytes) -> ParsedMessage:
+    """Parse any byte string into a ParsedMessage; never raises."""
+    defects: list[str] = []
+    try:
+        if not isinstance(raw, bytes):
+            raw = bytes(raw)
+        return _parse(raw, defects, 0)
+    except RecursionError:
+        defects.append("MIME structure nested too deeply to follow; body kept as text")
+    except Exception as exc:  # the last line of defence: bad mail must never stop intake
+        import traceback, os
+        if os.environ.get("POSTDESK_PARSE_DEBUG"):
+            traceback.print_exc()
+        defects.append(f"parser failure ({type(exc).__name__}: {str(exc)[:120]}); body kept as text")
+    return _fallback(raw if isinstance(raw, bytes) else b"", defects)
+
+
+def _parse(raw: bytes, defects: list[str], forward_depth: int) -> ParsedMessage:
+    msg = _message_from_bytes(raw, defects)
+    tree = _Tree()
+    root_type = _content_type(msg, defects)
+    if msg.is_multipart() and root_type.startswith("multipart/"):
+        subtype = root_type.split("/", 1)[1]
+        tree.is_encrypted = subtype == "encrypted"
+        _walk(msg, subtype, subtype == "alternative", tree, defects, depth=0)
+    else:
+        _walk(msg, "mixed", False, tree, defects, depth=0)
+    charset_hint = _first_declared_charset(tree.leaves)
+    headers = HeaderReader(msg, charset_hint, defects)
+
+    body_ids = {id(leaf) for leaf in tree.text_body + tree.html_body if leaf.content_type in ("text/plain", "text/html")}
+    attachments, location_map = _attachments(tree, body_ids, defects)
+    html = _html_body(tree.html_body, attachments, location_map, defects)
+    text, uu_files = _text_body(tree.text_body, defects)
+    for name, data in uu_files:
+        attachments.append(_attachment(data, safe_filename(name, "application/octet-stream"), "application/octet-stream", None, None))
+    _mark_inline(attachments, html)
+
+    result = ParsedMessage(
+        message_id=_first(headers.message_ids("message-id")),
+        in_reply_to=_first(headers.message_ids("in-reply-to")),
+        references=headers.message_ids("references"),
+        subject=headers.decoded("subject"),
+        date=headers.date(),
+        from_=_first(headers.addresses("from")),
+        reply_to=headers.addresses("reply-to"),
+        to=headers.addresses("to"),
+        cc=headers.addresses("cc"),
+        text=text,
+        html=html,
+        attachments=attachments,
+        defects=defects,
+        forwarded=[a.forwarded for a in attachments if a.forwarded is not None],
+    )
+    result.auto_submitted = classify(headers, _content_type_header(msg))
+    if result.auto_submitted and result.auto_submitted.kind == "bounce":
+        original = _bounced_message_id(tree, text)
+        if original:
+            result.auto_submitted = type(result.auto_submitted)("bounce", result.auto_submitted.reason, original)
+    _flag_security(tree, text, defects)
+    if not result.text.strip():
+        result.text = _text_of_last_resort(result, forward_depth)
+    return result
+
+
+_PARAM_WITHOUT_SEMICOLON = re.compile(rb"(?im)^(content-type:[ \t]*multipart/[a-z0-9.+-]+)([ \t]*\r?\n[ \t]+|[ \t]+)(boundary[ \t]*=)")
+
+
+def _message_from_bytes(raw: bytes, defects: list[str]) -> Message:
+    msg = email.message_from_bytes(raw, policy=policy.default)
+    if any(isinstance(d, email.errors.NoBoundaryInMultipartDefect) for d in msg.defects):
+        # "multipart/mixed<fold>boundary=..." without the ';': common enough to repair.
+        head_end = raw.find(b"\n\n") if raw.find(b"\r\n\r\n") < 0 else raw.find(b"\r\n\r\n")
+        head = raw[: head_end if head_end >= 0 else len(raw)]
+        fixed, count = _PARAM_WITHOUT_SEMICOLON.subn(rb"\1;\2\3", head)
+        if count:
+            defects.append("Content-Type: missing ';' before boundary repaired")
+            msg = email.message_from_bytes(fixed + raw[len(head):], policy=policy.default)
+    return msg
+
+
+# --- 2. the MIME tree -------------------------------------------------------
+
+
+def _walk(part: Message, parent_type: str, in_alternative: bool, tree: _Tree, defects: list[str], depth: int) -> None:
+    """RFC 8621 section 4.1.4 (parseStructure), over the children of one multipart."""
+    children = part.get_payload() if part.is_multipart() else [part]
+    if not isinstance(children, list):
+        children = [part]
+    text_len, html_len = len(tree.text_body), len(tree.html_body)
+    text_on, html_on = True, True  # JMAP sets the lists to null; we keep flags
+    for i, child in enumerate(children):
+        if not isinstance(child, Message):
+            continue
+        ctype = _content_type(child, defects)
+        if child.is_multipart() and ctype.startswith("multipart/") and depth < MAX_DEPTH:
+            subtype = ctype.split("/", 1)[1]
+            if subtype == "encrypted":
+                tree.is_encrypted = True
+            _walk(child, subtype, in_alternative or subtype == "alternative", tree, defects, depth + 1)
+            continue
+        opaque = ctype.startswith("multipart/") and child.is_multipart()  # only past MAX_DEPTH
+        leaf = _leaf(child, ctype, len(tree.leaves), defects, opaque=opaque)
+        if leaf.opaque:
+            defects.append(f"MIME nesting deeper than {MAX_DEPTH}; the rest kept as one attachment")
+        tree.leaves.append(leaf)
+        is_inline_media = ctype.startswith(_INLINE_MEDIA)
+        is_body = (
+            not leaf.opaque
+            and leaf.disposition != "attachment"
+            and (ctype in ("text/plain", "text/html") or is_inline_media)
+            and (i == 0 or (parent_type != "related" and (is_inline_media or not leaf.has_name)))
+        )
+        if not is_body:
+            continue
+        if parent_type == "alternative":
+            if ctype == "text/plain":
+                tree.text_body.append(leaf)
+            elif ctype == "text/html":
+                tree.html_body.append(leaf)
+            continue
+        if in_alternative:
+            if ctype == "text/plain":
+                html_on = False
+            if ctype == "text/html":
+                text_on = False
+        if text_on:
+            tree.text_body.append(leaf)
+        if html_on:
+            tree.html_body.append(leaf)
+    if parent_type == "alternative":
+        # One alternative only had an HTML part, or only a text part: it serves for both.
+        if len(tree.text_body) == text_len and len(tree.html_body) != html_len:
+            tree.text_body.extend(tree.html_body[html_len:])
+        if len(tree.html_body) == html_len and len(tree.text_body) != text_len:
+            tree.html_body.extend(tree.text_body[text_len:])
+
+
+def _content_type(part: Message, defects: list[str]) -> str:
+    try:
+        ctype = part.get_content_type().lower()
+    except Exception:
+        defects.append("part: unreadable Content-Type; read as text/plain")
+        return "text/plain"
+    if ctype.startswith("multipart/") and not part.is_multipart():
+        defects.append(f"part: {ctype} without usable boundary; read as text")
+        return "text/plain"
+    if ctype == "application/ms-tnef" or ctype == "application/vnd.ms-tnef":
+        return "application/ms-tnef"
+    return ctype
+
+
+def _leaf(part: Message, ctype: str, index: int, defects: list[str], opaque: bool) -> _Leaf:
+    try:
+        disposition = part.get_content_disposition()
+    except Exception:
+        disposition = None
+    return _Leaf(part, ctype, disposition, _raw_filename(part, defects) is not None, index, opaque)
+
+
+def _raw_filename(part: Message, defects: list[str]) -> str | None:
+    try:
+        name = part.get_filename()
+    except Exception:
+        defects.append("part: unreadable file name")
+        return None
+    if name is None:
+        return None
+    name = str(name)
+    if re.search("[\udc80-\udcff]", name):
+        name = decode_header_bytes(name.encode("ascii", "surrogateescape"), part.get_content_charset())
+    if "=?" in name:
+        name = decode_words(name, defects, "filename")
+    return name
+
+
+def _first_declared_charset(leaves: list[_Leaf]) -> str | None:
+    for leaf in leaves:
+        if leaf.content_type.startswith("text/"):
+            charset = leaf.part.get_content_charset()
+            if charset and charset.lower() not in ("us-ascii", "utf-8", "ascii"):
+                return charset
+    return None
+
+
+# --- 4. attachments -----------------------------------------------------------
+
+
+def _attachments(tree: _Tree, body_ids: set[int], defects: list[str]) -> tuple[list[Attachment], dict[str, str]]:
+    """Every leaf that is not shown as a text or HTML body, in message order."""
+    attachments: list[Attachment] = []
+    location_map: dict[str, str] = {}
+    for leaf in tree.leaves:
+        if id(leaf) in body_ids:
+            continue
+        try:
+            attachments.extend(_leaf_attachments(leaf, defects))
+        except Exception as exc:  # one broken part must not cost the others
+            defects.append(f"part {leaf.index}: could not be read ({type(exc).__name__}); skipped")
+            continue
+        main = attachments[-1] if attachments else None
+        location = _content_location(leaf.part)
+        if location and main is not None:
+            if not main.content_id:
+                main.content_id = f"loc{leaf.index}.{main.sha256[:12]}@postdesk.invalid"
+            main.content_location = location
+            location_map[location] = main.content_id
+            location_map.setdefault(location.rsplit("/", 1)[-1], main.content_id)
+    # Keep TNEF contents after their container but the container itself last in its group.
+    return attachments, location_map
+
+
+def _leaf_attachments(leaf: _Leaf, defects: list[str]) -> list[Attachment]:
+    part = leaf.part
+    content_id = _content_id(part)
+    name = _raw_filename(part, defects)
+    if leaf.opaque:
+        data = _serialize(part, defects)
+        return [_attachment(data, safe_filename(name, "message/rfc822", "nested-part"), "message/rfc822", content_id, None)]
+    inner = part.get_payload()
+    if isinstance(inner, list):  # message/rfc822, message/global: a forwarded message
+        inner_msg = inner[0] if inner and isinstance(inner[0], Message) else None
+        data = _serialize(inner_msg, defects) if inner_msg is not None else b""
+        forwarded = _headline(inner_msg, defects) if inner_msg is not None else None
+        stem = forwarded.subject if forwarded and forwarded.subject else "forwarded-message"
+        return [_attachment(data, safe_filename(name, "message/rfc822", stem), "message/rfc822", content_id, forwarded)]
+    data = decoded_payload(part, defects)
+    ctype = leaf.content_type
+    forwarded = None
+    if ctype in ("message/rfc822", "message/global"):  # wrongly transfer-encoded: parse the bytes
+        forwarded = _headline(email.message_from_bytes(data, policy=policy.default), defects)
+    fallback = forwarded.subject if forwarded else None
+    main = _attachment(data, safe_filename(name, ctype, fallback), ctype, content_id, forwarded)
+    if ctype == "application/ms-tnef" or (name or "").lower() == "winmail.dat":
+        return _tnef_attachments(data, defects) + [main]
+    return [main]
+
+
+def _attachment(data: bytes, filename: str, ctype: str, content_id: str | None, forwarded: ForwardedMessage | None) -> Attachment:
+    return Attachment(
+        filename=filename,
+        content_type=ctype,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        content_id=content_id,
+        inline=False,
+        data=data,
+        forwarded=forwarded,
+    )
+
+
+def _content_id(part: Message) -> str | None:
+    value = part.get("content-id", None) if "content-id" in part else None
+    if value is None:
+        return None
+    value = " ".join(str(value).split()).strip().strip("<>").strip()
+    return value or None
+
+
+def _content_location(part: Message) -> str | None:
+    if "content-location" not in part:
+        return None
+    value = "".join(str(part.get("content-location", "")).split()).strip('"')
+    return value or None
+
+
+def _serialize(msg: Message, defects: list[str]) -> bytes:
+    try:
+        return msg.as_bytes(policy=_SERIALIZE)
+    except Exception:
+        try:
+            return msg.as_bytes(policy=policy.compat32)
+        except Exception:
+            defects.append("forwarded message could not be re-serialized; kept as text")
+            return msg.as_string(policy=policy.compat32).encode("utf-8", "surrogateescape")
+
+
+def _headline(msg: Message, defects: list[str]) -> ForwardedMessage:
+    headers = HeaderReader(msg, None, [])
+    return ForwardedMessage(
+        subject=headers.decoded("subject"),
+        from_=_first(headers.addresses("from")),
+        date=headers.date(),
+        message_id=_first(headers.message_ids("message-id")),
+    )
+
+
+def _tnef_attachments(data: bytes, defects: list[str]) -> list[Attachment]:
+    """Outlook's winmail.dat: the files inside it (its body is read by _tnef_body)."""
+    import mimetypes
+
+    from tnefparse import TNEF
+
+    try:
+        tnef = TNEF(data, do_checksum=False)
+    except Exception as exc:
+        defects.append(f"winmail.dat could not be unpacked ({type(exc).__name__}); kept as is")
+        return []
+    found: list[Attachment] = []
+    for item in tnef.attachments:
+        try:
+            name = item.long_filename() or item.name
+        except Exception:
+            name = getattr(item, "name", None)
+        if isinstance(name, bytes):
+            name = name.decode("cp1252", "replace")
+        name = (name or "").strip("\x00")
+        ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        payload = item.data if isinstance(item.data, bytes) else bytes(item.data or b"")
+        found.append(_attachment(payload, safe_filename(name, ctype), ctype, None, None))
+    body_text = _tnef_body_text(tnef)
+    if body_text:
+        found.append(_attachment(body_text.encode("utf-8"), "winmail-body.txt", "text/plain", None, None))
+    return found
+
+
+def _tnef_body_text(tnef) -> str | None:
+    body = tnef.body or tnef.htmlbody
+    if body is None:
+        return None
+    if isinstance(body, bytes):
+        body = decode_body(body.rstrip(b"\x00"), None, [], "winmail.dat body")
+    body = body.strip("\x00").strip()
+    if tnef.body is None:
+        body = _html.to_text(body)
+    return body or None
+
+
+# --- 4. text and HTML ------------------------------------------------------
+
+
+def _decoded_text(leaf: _Leaf, defects: list[str]) -> str:
+    data = decoded_payload(leaf.part, defects)
+    charset = leaf.part.get_content_charset()
+    if charset is None and leaf.content_type == "text/html":
+        meta = _META_CHARSET.search(data[:4096])
+        charset = meta.group(1).decode("ascii") if meta else None
+    text = decode_body(data, charset, defects, f"part {leaf.index}")
+    return text.replace("\r\n", "\n").replace("\x00", "")
+
+
+def _text_body(leaves: list[_Leaf], defects: list[str]) -> tuple[str, list[tuple[str, bytes]]]:
+    pieces: list[str] = []
+    uu_files: list[tuple[str, bytes]] = []
+    for leaf in leaves:
+        if leaf.content_type == "text/plain":
+            text, found = extract_uu_blocks(_decoded_text(leaf, defects))
+            uu_files.extend(found)
+            pieces.append(text)
+        elif leaf.content_type == "text/html":
+            pieces.append(_html.to_text(_decoded_text(leaf, defects)))
+    return "\n".join(p.strip("\n") for p in pieces if p.strip()), uu_files
+
+
+def _html_body(leaves: list[_Leaf], attachments: list[Attachment], location_map: dict[str, str], defects: list[str]) -> str | None:
+    if not any(leaf.content_type == "text/html" for leaf in leaves):
+        return None
+    by_index = {id(a): a for a in attachments}
+    del by_index
+    pieces: list[str] = []
+    for leaf in leaves:
+        if leaf.content_type == "text/html":
+            pieces.append(_decoded_text(leaf, defects))
+        elif leaf.content_type == "text/plain":
+            pieces.append('<div style="white-space: pre-wrap">' + html_module.escape(_decoded_text(leaf, defects)) + "</div>")
+        else:
+            # An image between HTML parts (Apple Mail): show it where it stood.
+            cid = _content_id(leaf.part)
+            if cid:
+                pieces.append(f'<img src="cid:{html_module.escape(cid)}">')
+    return _html.sanitize("\n".join(pieces), location_map)
+
+
+def _mark_inline(attachments: list[Attachment], html: str | None) -> None:
+    if not html or "cid:" not in html.lower():
+        return
+    from urllib.parse import unquote
+
+    referenced = {unquote(ref).lower() for ref in _CID_REF.findall(html)}
+    for attachment in attachments:
+        if attachment.content_id and attachment.content_id.lower() in referenced:
+            attachment.inline = True
+
+
+# --- 5. what the headers and structure tell ----------------------------------
+
+
+def _content_type_header(msg: Message) -> str:
+    for name, value in msg.raw_items():
+        if name.lower() == "content-type":
+            return " ".join(str(value).split())
+    return ""
+
+
+def _bounced_message_id(tree: _Tree, text: str) -> str | None:
+    for leaf in tree.leaves:
+        if leaf.content_type in ("message/rfc822", "message/global", "message/rfc822-headers", "text/rfc822-headers"):
+            inner = leaf.part.get_payload()
+            if isinstance(inner, list) and inner and isinstance(inner[0], Message):
+                found = HeaderReader(inner[0], None, []).message_ids("message-id")
+            else:
+                headers_text = decoded_payload(leaf.part, []).decode("utf-8", "replace")
+                found = _MSGID_LINE.findall(headers_text)
+            if found:
+                return found[0]
+    match = _MSGID_LINE.search(text)
+    return match.group(1) if match else None
+
+
+def _flag_security(tree: _Tree, text: str, defects: list[str]) -> None:
+    for leaf in tree.leaves:
+        if leaf.content_type in ("application/pkcs7-mime", "application/x-pkcs7-mime"):
+            smime_type = (leaf.part.get_param("smime-type") or "").lower()
+            if smime_type == "signed-data":
+                defects.append("opaque S/MIME signed message: content kept as smime.p7m, not unpacked")
+            else:
+                tree.is_encrypted = True
+    if tree.is_encrypted or "-----BEGIN PGP MESSAGE-----" in text:
+        defects.append("encrypted message: kept as an attachment, content not readable here")
+
+
+def _text_of_last_resort(result: ParsedMessage, forward_depth: int) -> str:
+    """Text for a message whose body is empty: a forwarded message's, or winmail.dat's body."""
+    for attachment in result.attachments:
+        if attachment.filename == "winmail-body.txt" and attachment.content_type == "text/plain":
+            return attachment.data.decode("utf-8", "replace")
+    if result.html:
+        return _html.to_text(result.html)
+    for attachment in result.attachments:
+        if attachment.forwarded is not None and forward_depth < MAX_FORWARD_DEPTH:
+            inner = _parse(attachment.data, [], forward_depth + 1)
+            fwd = attachment.forwarded
+            sender = f"{fwd.from_.name} <{fwd.from_.address}>".strip() if fwd.from_ else ""
+            return f"---------- Forwarded message ----------\nFrom: {sender}\nSubject: {fwd.subject}\n\n{inner.text}".strip()
+    return ""
+
+
+def _fallback(raw: bytes, defects: list[str]) -> ParsedMessage:
+    """When the MIME structure cannot be followed: headers, and the body as text."""
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    if not sep:
+        head, sep, body = raw.partition(b"\n\n")
+    result = ParsedMessage(defects=defects)
+    try:
+        msg = email.message_from_bytes(head + b"\n\n", policy=policy.default)
+        headers = HeaderReader(msg, None, defects)
+        result.subject = headers.decoded("subject")
+        result.message_id = _first(headers.message_ids("message-id"))
+        result.in_reply_to = _first(headers.message_ids("in-reply-to"))
+        result.references = headers.message_ids("references")
+        result.date = headers.date()
+        result.from_ = _first(headers.addresses("from"))
+        result.to = headers.addresses("to")
+        result.cc = headers.addresses("cc")
+        result.reply_to = headers.addresses("reply-to")
+    except Exception:
+        defects.append("headers could not be read")
+    result.text = decode_body(body[:1_000_000], None, defects, "body")
+    result.attachments = [_attachment(raw, "original.eml", "message/rfc822", None, None)]
+    return result
+
+
+def _first(items: list) -> object | None:
+    return items[0] if items else None
+
+
+__all__ = ["parse", "Address"]

@@ -1,0 +1,125 @@
+"""Django settings, read from the environment.
+
+POSTDESK_DATA_DIR       where everything Postdesk keeps lives (default ./postdesk-data)
+POSTDESK_DATABASE_URL   a database URL; default SQLite inside the data dir.
+                        PostgreSQL (postgres://user@host:5432/name) is how Postdesk
+                        scales past one machine.
+POSTDESK_SECRET_KEY     Django's signing key; default: generated once and kept in
+                        the data dir (mode 0600), so sessions survive a restart.
+POSTDESK_DEBUG          "1" for Django's debug pages (never in production).
+POSTDESK_ALLOWED_HOSTS  comma-separated host names the web UI answers to.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+DATA_DIR = Path(os.environ.get("POSTDESK_DATA_DIR", "postdesk-data")).resolve()
+
+
+def _secret_key() -> str:
+    """The key from the environment, else one made once and kept in the data dir."""
+    from_env = os.environ.get("POSTDESK_SECRET_KEY")
+    if from_env:
+        return from_env
+    key_file = DATA_DIR / "secret.key"
+    try:
+        return key_file.read_text().strip()
+    except FileNotFoundError:
+        pass
+    key = secrets.token_urlsafe(50)
+    if not DATA_DIR.is_dir():
+        # Commands that keep nothing (`postdesk inspect`) must not create a data
+        # dir as a side effect; those that do create it first (postdesk.cli).
+        return key
+    try:
+        # O_EXCL: if two processes start at once, one key wins and both read it.
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key)
+    except FileExistsError:
+        return key_file.read_text().strip()
+    except OSError:
+        # A read-only data dir must not stop `postdesk inspect` from working.
+        pass
+    return key
+
+
+def _database() -> dict:
+    url = os.environ.get("POSTDESK_DATABASE_URL") or f"sqlite:///{DATA_DIR / 'postdesk.sqlite3'}"
+    config = dj_database_url.parse(url, conn_max_age=60)
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        # WAL lets the web UI read while the worker writes; a busy timeout makes
+        # a writer wait for the lock instead of failing at once.
+        config["OPTIONS"] = {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+        }
+        config["CONN_MAX_AGE"] = 0
+    return config
+
+
+SECRET_KEY = _secret_key()
+DEBUG = os.environ.get("POSTDESK_DEBUG") == "1"
+ALLOWED_HOSTS = [h for h in os.environ.get("POSTDESK_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "postdesk",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "postdesk.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+WSGI_APPLICATION = "postdesk.wsgi.application"
+
+DATABASES = {"default": _database()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {"postdesk": {"handlers": ["console"], "level": os.environ.get("POSTDESK_LOG_LEVEL", "INFO")}},
+}
