@@ -7,11 +7,11 @@
     python bench/parse.py --rss-child 50   # (internal) peak RSS of parse() on one 50 MB message
 
 The corpus is generated deterministically (seeded; message i depends only on the seed and i, so a
-smaller --count is a prefix of a larger one): plain text, text+HTML alternatives, inline images
+smaller --count is a prefix of a larger one): plain text, text+HTML alternatives, HTML-only, inline images
 (multipart/related + cid:), attachments (PDF-like and random binary, base64), forwarded messages
 (message/rfc822), legacy charsets (koi8-r, windows-1252, iso-2022-jp, shift_jis, gb2312) with
-quoted-printable / base64 / 8bit bodies, RFC 2047 and raw 8-bit headers.  Median size is about
-20 KB; one message in a hundred is a 2-6 MB one.
+quoted-printable / base64 / 8bit bodies (a few with no declared charset), RFC 2047 and raw 8-bit
+headers.  Median size is about 20 KB; one message in a hundred is a 2-6 MB one.
 
 The baseline is the bare standard library: `email.message_from_bytes(raw, policy=policy.default)`,
 walking every part, `get_payload(decode=True)` for leaf parts and `.get_content()` for text parts.
@@ -111,8 +111,8 @@ FIRST = "Anna Boris Chloé Dmitri Emma Farid Greta Hiro Ines José Kenji Lena Ma
 LAST = "Smith Müller Иванов Tanaka 王 García Dubois Kowalski Nakamura Petrov Rossi Jensen O'Brien".split()
 DOMAINS = "example.com example.org mail.example.net shop.example.de kunde.example.at example.co.jp".split()
 
-KINDS = ("plain", "alternative", "related", "attachments", "forwarded")
-KIND_WEIGHTS = (25, 27, 13, 25, 10)
+KINDS = ("plain", "alternative", "html-only", "related", "attachments", "forwarded")
+KIND_WEIGHTS = (25, 22, 6, 13, 24, 10)
 
 
 def _vocab(key: str, charset: str) -> list[str]:
@@ -275,16 +275,19 @@ def headers(rng: random.Random, charset: str, words: list[str], raw8: bool, dept
     return hs
 
 
-def text_part(rng: random.Random, text: str, charset: str, subtype: str = "plain") -> bytes:
+def text_part(rng: random.Random, text: str, charset: str, subtype: str = "plain", declare: bool = True) -> bytes:
+    """A text part; with declare=False the charset parameter is left out (the parser has to guess)."""
     cte = pick_cte(rng, charset)
     body = encode_text_body(text, charset, cte)
-    head = f"Content-Type: text/{subtype}; charset={charset}\r\nContent-Transfer-Encoding: {cte}\r\n\r\n"
+    param = f"; charset={charset}" if declare else ""
+    head = f"Content-Type: text/{subtype}{param}\r\nContent-Transfer-Encoding: {cte}\r\n\r\n"
     return head.encode() + body
 
 
-def html_from_text(rng: random.Random, text: str, cids: list[str]) -> str:
+def html_from_text(rng: random.Random, text: str, cids: list[str], charset: str = "utf-8") -> str:
     paras = [p for p in text.split("\n\n") if p.strip()]
-    out = ["<!DOCTYPE html><html><head><meta charset=\"utf-8\"><style>p{margin:0 0 1em} "
+    meta = f'<meta http-equiv="Content-Type" content="text/html; charset={charset}">' if rng.random() < 0.7 else ""
+    out = [f"<!DOCTYPE html><html><head>{meta}<style>p{{margin:0 0 1em}} "
            ".x{color:#333}</style></head><body style=\"font-family:Arial,sans-serif\">"]
     if rng.random() < 0.3:  # a newsletter-ish layout
         out.append('<table width="100%" cellpadding="0" cellspacing="0" border="0"><tr>'
@@ -396,41 +399,50 @@ def build_message(rng: random.Random, kind: str, target: int, depth: int = 0) ->
     else:
         charset, words = "utf-8", WORDS["utf8"] + WORDS["en"] * 3
     raw8 = charset in LEGACY and rng.random() < 0.25
+    # a few legacy-charset messages do not declare their charset at all
+    declare = not (charset in LEGACY and charset != "iso-2022-jp" and rng.random() < 0.08)
+
+    def tp(text: str, subtype: str = "plain") -> bytes:
+        return text_part(rng, text, charset, subtype, declare)
+
+    def html_of(text: str, cids: list[str]) -> str:
+        return html_from_text(rng, text, cids, charset)
     hs = headers(rng, charset, words, raw8, depth)
     head_size = sum(len(h) + 2 for h in hs)
     budget = max(600, target - head_size)
 
     if kind == "plain":
-        body = text_part(rng, paragraphs(rng, words, min(int(budget * 0.75), 400_000)), charset)
+        body = tp(paragraphs(rng, words, min(int(budget * 0.75), 400_000)))
     elif kind == "alternative":
         text = paragraphs(rng, words, min(int(budget * 0.25), 150_000))
-        html = html_from_text(rng, text, [])
-        body = multipart(rng, "alternative", [text_part(rng, text, charset), text_part(rng, html, charset, "html")])
+        body = multipart(rng, "alternative", [tp(text), tp(html_of(text, []), "html")])
+    elif kind == "html-only":
+        text = paragraphs(rng, words, min(int(budget * 0.3), 150_000))
+        body = tp(html_of(text, []), "html")
     elif kind == "related":
         n_img = rng.randint(1, 4)
         text = paragraphs(rng, words, min(int(budget * 0.12), 60_000))
         cids = [f"{rng.getrandbits(40):x}@{rng.choice(DOMAINS)}" for _ in range(n_img)]
-        html = html_from_text(rng, text, cids)
-        alt = multipart(rng, "alternative", [text_part(rng, text, charset), text_part(rng, html, charset, "html")])
+        alt = multipart(rng, "alternative", [tp(text), tp(html_of(text, cids), "html")])
         img_budget = max(500, int((budget - len(text) * 3.5) * 0.75 / n_img))
         imgs = [inline_image_part(rng, cid, int(img_budget * rng.uniform(0.5, 1.5))) for cid in cids]
         body = multipart(rng, "related", [alt, *imgs], '; type="multipart/alternative"')
     elif kind == "attachments":
         n_att = 1 if target > 1_000_000 else rng.choice([1, 1, 1, 2, 2, 3])
         text = paragraphs(rng, words, min(max(300, int(budget * 0.1)), 20_000))
-        first = text_part(rng, text, charset)
+        first = tp(text)
         if rng.random() < 0.5:
-            first = multipart(rng, "alternative", [first, text_part(rng, html_from_text(rng, text, []), charset, "html")])
+            first = multipart(rng, "alternative", [first, tp(html_of(text, []), "html")])
         att_budget = max(400, int((budget - len(text) * 3) * 0.74 / n_att))
         atts = [attachment_part(rng, int(att_budget * (1.0 if n_att == 1 and target > 1_000_000 else rng.uniform(0.6, 1.4))), words)
                 for _ in range(n_att)]
         body = multipart(rng, "mixed", [first, *atts])
     elif kind == "forwarded":
         note = paragraphs(rng, words, rng.randint(80, 600))
-        inner_kind = rng.choices(KINDS[:4], weights=(40, 30, 10, 20))[0]
+        inner_kind = rng.choices(("plain", "alternative", "html-only", "attachments"), weights=(40, 25, 10, 25))[0]
         inner = build_message(rng, inner_kind, max(1500, int(budget * 0.9)), depth + 1)
         fwd = b"Content-Type: message/rfc822\r\nContent-Disposition: attachment\r\n\r\n" + inner
-        body = multipart(rng, "mixed", [text_part(rng, note, charset), fwd])
+        body = multipart(rng, "mixed", [tp(note), fwd])
     else:
         raise ValueError(kind)
     return b"\r\n".join(hs) + b"\r\n" + body
@@ -452,7 +464,7 @@ def generate_corpus(count: int, seed: int = SEED) -> list[tuple[str, bytes]]:
         else:
             kind = rng.choices(KINDS, weights=KIND_WEIGHTS)[0]
             # text-only kinds do not grow past a few hundred KB; give big ones attachments
-            if kind in ("plain", "alternative") and target > 300_000:
+            if kind in ("plain", "alternative", "html-only") and target > 300_000:
                 kind = "attachments"
         corpus.append((kind, build_message(rng, kind, target)))
     return corpus
@@ -544,8 +556,12 @@ def write_big_message(path: Path, size_mb: float) -> int:
         f"Content-Type: multipart/mixed; boundary=\"{b}\"\r\n\r\n"
         f"--{b}\r\nContent-Type: multipart/alternative; boundary=\"{b}-alt\"\r\n\r\n"
     ).encode()
-    head += f"--{b}-alt\r\n".encode() + text_part(rng, text, "utf-8") + f"\r\n--{b}-alt\r\n".encode()
-    head += text_part(rng, html, "utf-8", "html") + f"\r\n--{b}-alt--\r\n".encode()
+    # Fixed encodings: the text part is 8bit UTF-8 (as most mailers send it), which also means the
+    # stdlib decodes the whole message to a 2-bytes-per-character str; the HTML is quoted-printable.
+    head += (f"--{b}-alt\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+             .encode() + encode_text_body(text, "utf-8", "8bit") + f"\r\n--{b}-alt\r\n".encode())
+    head += (b"Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+             + encode_text_body(html, "utf-8", "quoted-printable") + f"\r\n--{b}-alt--\r\n".encode())
     head += (f"\r\n--{b}\r\nContent-Type: application/octet-stream; name=\"big.bin\"\r\n"
              f"Content-Disposition: attachment; filename=\"big.bin\"\r\n"
              f"Content-Transfer-Encoding: base64\r\n\r\n").encode()
@@ -694,8 +710,8 @@ def main(argv: list[str] | None = None) -> int:
     print("  kinds: " + ", ".join(f"{k} {kinds[k]}" for k in KINDS if kinds[k]))
     cs = Counter()
     for _, raw in corpus:
-        for m in re.finditer(rb"^Content-Type: text/[a-z]+; charset=\"?([A-Za-z0-9_-]+)", raw[:300_000], re.M):
-            cs[m.group(1).decode().lower()] += 1
+        for m in re.finditer(rb"^Content-Type: text/[a-z]+(?:; charset=\"?([A-Za-z0-9_-]+))?", raw[:300_000], re.M):
+            cs[m.group(1).decode().lower() if m.group(1) else "(undeclared)"] += 1
     print("  text parts by charset: " + ", ".join(f"{k} {v}" for k, v in cs.most_common()))
 
     parse, import_error = load_parse()
@@ -779,8 +795,8 @@ def main(argv: list[str] | None = None) -> int:
 
     rss = {}
     if not args.no_rss:
-        print(f"\npeak RSS while parsing one {args.rss_mb:g} MB message (fresh subprocess each; "
-              f"the stdlib baseline for comparison):")
+        print(f"\npeak RSS while parsing one {args.rss_mb:g} MB message: 20 KB 8bit UTF-8 text, QP HTML, "
+              f"base64 attachment\n(fresh subprocess each; the stdlib baseline's peak for comparison):")
         rss = run_rss_children(args.rss_mb, ["parse", "baseline"] if parse is not None else ["baseline"])
 
     print("\n" + "=" * 72)

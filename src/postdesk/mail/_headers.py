@@ -42,7 +42,7 @@ class HeaderReader:
     def has(self, name: str) -> bool:
         return name.lower() in self._raw
 
-    def text(self, name: str) -> str | None:
+    def text(self, name: str, cap: bool = True) -> str | None:
         """The header's value as unicode, unfolded, 8-bit bytes decoded; RFC 2047 not yet applied."""
         value = self.raw(name)
         if value is None:
@@ -51,7 +51,7 @@ class HeaderReader:
             value = decode_header_bytes(value.encode("ascii", "surrogateescape"), self._hint)
             self._defects.append(f"{name}: undeclared 8-bit characters decoded")
         value = _FOLD.sub(" ", value).strip()
-        if len(value) > MAX_HEADER_CHARS:
+        if cap and len(value) > MAX_HEADER_CHARS:
             self._defects.append(f"{name}: {len(value)} characters long; cut to {MAX_HEADER_CHARS}")
             value = value[:MAX_HEADER_CHARS]
         return value
@@ -94,15 +94,16 @@ class HeaderReader:
         return parsed
 
     def _all_text(self, name: str) -> list[str]:
+        # Uncapped: cutting an address list could cut an address in two.
         count = len(self._raw.get(name.lower(), []))
         if count <= 1:
-            value = self.text(name)
+            value = self.text(name, cap=False)
             return [value] if value else []
         saved = self._raw[name.lower()]
         out = []
         for value in saved:
             self._raw[name.lower()] = [value]
-            text = self.text(name)
+            text = self.text(name, cap=False)
             if text:
                 out.append(text)
         self._raw[name.lower()] = saved
@@ -125,10 +126,14 @@ def decode_words(value: str, defects: list[str], where: str) -> str:
 
 
 def parse_addresses(value: str, defects: list[str], where: str) -> list[Address]:
+    if len(value) > MAX_HEADER_CHARS:
+        # The structured parser is slow on huge input; the lenient one is linear.
+        defects.append(f"{where}: {len(value)} characters long; read leniently")
+        return [_address(name[:1000], addr[:1000]) for name, addr in utils.getaddresses([value]) if name or addr]
     try:
         header = policy.default.header_factory(where, value)
         found = [
-            Address(name=_clean_name(a.display_name), address=_clean_addr(a.addr_spec))
+            _address(a.display_name, a.addr_spec)
             for a in header.addresses
         ]
         if found or not value.strip():
@@ -137,10 +142,18 @@ def parse_addresses(value: str, defects: list[str], where: str) -> list[Address]
         pass
     defects.append(f"{where}: malformed address list")
     return [
-        Address(name=_clean_name(decode_words(name, defects, where)), address=_clean_addr(addr))
+        _address(decode_words(name, defects, where), addr)
         for name, addr in utils.getaddresses([value])
         if name or addr
     ]
+
+
+def _address(name: str, addr: str) -> Address:
+    name, addr = _clean_name(name), _clean_addr(addr)
+    if addr and "@" not in addr and not name:
+        # "From: Whomever": a name without an address, not an address.
+        return Address(name=_clean_name(addr), address="")
+    return Address(name=name, address=addr)
 
 
 def _clean_name(name: str) -> str:

@@ -20,7 +20,10 @@ def decoded_payload(part: Message, defects: list[str]) -> bytes:
         raw = bytes(payload)
     else:
         raw = str(payload or "").encode("ascii", "surrogateescape")
-    cte = _transfer_encoding(part)
+    return decode_transfer_encoding(raw, transfer_encoding(part), defects)
+
+
+def decode_transfer_encoding(raw: bytes, cte: str, defects: list[str]) -> bytes:
     if cte == "base64":
         return _base64(raw, defects)
     if cte == "quoted-printable":
@@ -36,20 +39,47 @@ def decoded_payload(part: Message, defects: list[str]) -> bytes:
     return raw
 
 
-def _transfer_encoding(part: Message) -> str:
+_QP_ESCAPE = re.compile(rb"=(?:[89A-F][0-9A-F]|3D|20|09)")
+_QP_SOFT_BREAK = re.compile(rb"=\r?\n")
+_UU_BEGIN = re.compile(rb"^begin [0-7]{3,4} ", re.M)
+
+
+def looks_quoted_printable(raw: bytes) -> bool:
+    """Quoted-printable sent without saying so (an empty or 7bit Content-Transfer-Encoding).
+
+    Only escapes QP really produces (8-bit bytes, "=3D", encoded blanks) count,
+    and never inside a uuencoded block, whose alphabet has "=" and hex digits."""
+    sample = raw[:65536]
+    if not sample.isascii() or _UU_BEGIN.search(sample):
+        return False
+    escapes = len(_QP_ESCAPE.findall(sample))
+    return escapes >= 3 or (escapes >= 1 and _QP_SOFT_BREAK.search(sample) is not None)
+
+
+def transfer_encoding(part: Message) -> str:
     for name, value in part.raw_items():
         if name.lower() == "content-transfer-encoding":
             return str(value).strip().split(";")[0].strip().strip('"').lower()
     return "7bit"
 
 
+_BASE64_JUNK = re.compile(rb"[^A-Za-z0-9+/=\s]")
+
+
 def _base64(raw: bytes, defects: list[str]) -> bytes:
+    if _BASE64_JUNK.search(raw):
+        # Non-alphabet bytes: a2b_base64 skips them; say so, since data was likely lost.
+        defects.append("part: invalid characters in base64 skipped")
     try:
-        return binascii.a2b_base64(raw, strict_mode=False)
+        data = binascii.a2b_base64(raw, strict_mode=False)
     except binascii.Error:
-        pass
-    # Broken base64: keep only the alphabet and pad; a few bytes at a tear are
-    # lost, the rest of the attachment is not.
+        data = None
+    if data is not None:
+        if not data and raw.strip(b"=\r\n\t "):
+            defects.append("part: base64 body decodes to nothing")
+        return data
+    # Broken base64 (a torn last group, stray padding): keep only the alphabet and
+    # pad; a few bytes at the tear are lost, the rest of the attachment is not.
     cleaned = _NOT_BASE64.sub(b"", raw.split(b"=", 1)[0])
     cleaned = cleaned[: len(cleaned) - len(cleaned) % 4] if len(cleaned) % 4 == 1 else cleaned
     cleaned += b"=" * (-len(cleaned) % 4)
