@@ -816,6 +816,41 @@ def test_smime_signed_message():
     assert not has_encrypted_defect(result)
 
 
+def _opaque_signed_smime(inner: bytes) -> bytes:
+    """A real S/MIME signed-data blob (cryptography signs with a throwaway key)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import pkcs7
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "signer@example.com")])
+    now = datetime.now(timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(1).not_valid_before(now).not_valid_after(now + timedelta(days=1)).sign(key, hashes.SHA256())
+    )
+    return pkcs7.PKCS7SignatureBuilder().set_data(inner).add_signer(cert, key, hashes.SHA256()).sign(serialization.Encoding.DER, [])
+
+
+def test_opaque_smime_signed_content_is_the_message():
+    inner = (
+        b'Content-Type: multipart/mixed; boundary="in"\r\n\r\n--in\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n'
+        + SIGNED_TEXT.encode()
+        + b'\r\n--in\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename="quote.pdf"\r\n\r\n%PDF-1.4\r\n--in--\r\n'
+    )
+    blob = _opaque_signed_smime(inner)
+    raw = message(
+        part('application/pkcs7-mime; smime-type=signed-data; name="smime.p7m"', blob, cte="base64", filename="smime.p7m")
+    )
+    result = parse_ok(raw)
+    assert "This content is signed." in result.text
+    assert attachment_named(result, "quote.pdf").data.startswith(b"%PDF-1.4")
+    assert attachment_named(result, "smime.p7m").data == blob, "the signature blob is kept"
+    assert not has_encrypted_defect(result)
+
+
 def test_pgp_signed_message():
     signature = b"-----BEGIN PGP SIGNATURE-----\n\niQEzBAEBCAAdFiEEabc=\n=abcd\n-----END PGP SIGNATURE-----\n"
     raw = message(

@@ -104,6 +104,7 @@ def _parse(raw: bytes, defects: list[str], forward_depth: int) -> ParsedMessage:
     text, uu_files = _text_body(tree.text_body, defects)
     for name, data in uu_files:
         attachments.append(_attachment(data, safe_filename(name, "application/octet-stream"), "application/octet-stream", None, None))
+    text, html = _unwrap_opaque_signed(attachments, text, html, defects, forward_depth)
     _mark_inline(attachments, html)
 
     result = ParsedMessage(
@@ -416,13 +417,27 @@ def _tnef_attachments(data: bytes, defects: list[str]) -> list[Attachment]:
 def _tnef_body_text(tnef) -> str | None:
     body = tnef.body or tnef.htmlbody
     if body is None:
-        return None
+        return _rtf_text(tnef)
     if isinstance(body, bytes):
         body = decode_body(body.rstrip(b"\x00"), None, [], "winmail.dat body")
     body = body.strip("\x00").strip()
     if tnef.body is None:
         body = _html.to_text(body)
     return body or None
+
+
+def _rtf_text(tnef) -> str | None:
+    """Outlook's compressed RTF body, as plain text (striprtf)."""
+    try:
+        rtf = tnef.rtfbody
+        if not rtf:
+            return None
+        from striprtf.striprtf import rtf_to_text
+
+        rtf_str = rtf.decode("cp1252", "replace") if isinstance(rtf, bytes) else rtf
+        return rtf_to_text(rtf_str, errors="ignore").strip() or None
+    except Exception:  # a body we cannot read: the attachments still count
+        return None
 
 
 # --- 4. text and HTML ------------------------------------------------------
@@ -509,13 +524,47 @@ def _bounced_message_id(tree: _Tree, text: str) -> str | None:
     return match.group(1) if match else None
 
 
+_PKCS7_TYPES = ("application/pkcs7-mime", "application/x-pkcs7-mime")
+
+
+def _unwrap_opaque_signed(
+    attachments: list[Attachment], text: str, html: str | None, defects: list[str], depth: int
+) -> tuple[str, str | None]:
+    """S/MIME opaque signing wraps the whole message in a PKCS#7 blob: the content
+    inside is the message.  The blob stays an attachment (it carries the signature)."""
+    for attachment in list(attachments):
+        if attachment.content_type not in _PKCS7_TYPES or depth >= MAX_FORWARD_DEPTH:
+            continue
+        content = _signed_content(attachment.data)
+        if content is None:
+            continue
+        inner = _parse(content, defects, depth + 1)
+        text = text if text.strip() else inner.text
+        html = html if html is not None else inner.html
+        position = attachments.index(attachment)
+        attachments[position:position] = inner.attachments
+    return text, html
+
+
+def _signed_content(data: bytes) -> bytes | None:
+    """The content of a PKCS#7 signed-data blob, or None (encrypted, or not PKCS#7)."""
+    from asn1crypto import cms
+
+    try:
+        info = cms.ContentInfo.load(data)
+        if info["content_type"].native != "signed_data":
+            return None
+        content = info["content"]["encap_content_info"]["content"].native
+    except Exception:  # not DER we can read: stays an opaque attachment
+        return None
+    return content if isinstance(content, bytes) and content else None
+
+
 def _flag_security(tree: _Tree, text: str, defects: list[str]) -> None:
     for leaf in tree.leaves:
-        if leaf.content_type in ("application/pkcs7-mime", "application/x-pkcs7-mime"):
+        if leaf.content_type in _PKCS7_TYPES:
             smime_type = (leaf.part.get_param("smime-type") or "").lower()
-            if smime_type == "signed-data":
-                defects.append("opaque S/MIME signed message: content kept as smime.p7m, not unpacked")
-            else:
+            if smime_type != "signed-data" and _signed_content(decoded_payload(leaf.part, [])) is None:
                 tree.is_encrypted = True
     if tree.is_encrypted or "-----BEGIN PGP MESSAGE-----" in text:
         defects.append("encrypted message: kept as an attachment, content not readable here")
