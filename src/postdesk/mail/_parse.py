@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import email
 import email.errors
+import email.parser
 import binascii
 import hashlib
 import html as html_module
@@ -143,12 +144,26 @@ _SPACE_BEFORE_COLON = re.compile(rb"(?m)^([!-9;-~]+)[ \t]+:")
 _BOUNDARY_DEFECTS = (email.errors.StartBoundaryNotFoundDefect, email.errors.NoBoundaryInMultipartDefect)
 
 
+_FEED_SLICE = 1 << 16
+
+
+def _tree(raw: bytes, tree_policy) -> Message:
+    """The stdlib parser, fed in slices: message_from_bytes would first decode the
+    whole message into one string (2 bytes a character once any byte is 8-bit)
+    and split all of it into lines at once; slices keep a 50 MB message near 3x."""
+    parser = email.parser.BytesFeedParser(policy=tree_policy)
+    view = memoryview(raw)
+    for start in range(0, len(raw), _FEED_SLICE):
+        parser.feed(bytes(view[start : start + _FEED_SLICE]))
+    return parser.close()
+
+
 def _message_from_bytes(raw: bytes, defects: list[str]) -> Message:
-    msg = email.message_from_bytes(raw, policy=_TREE_POLICY)
+    msg = _tree(raw, _TREE_POLICY)
     if any(isinstance(d, _BOUNDARY_DEFECTS) for part in msg.walk() for d in part.defects):
         # policy.default unfolds header values before reading parameters, so it
         # finds a boundary folded across lines; slower, so only for such mail.
-        msg = email.message_from_bytes(raw, policy=policy.default)
+        msg = _tree(raw, policy.default)
     repairs = []
     if any(isinstance(d, email.errors.MissingHeaderBodySeparatorDefect) for d in msg.defects):
         # "Subject :" is obsolete RFC 5322 syntax, not the end of the header.
@@ -168,7 +183,7 @@ def _message_from_bytes(raw: bytes, defects: list[str]) -> Message:
             defects.append(defect)
     if fixed == head:
         return msg
-    return email.message_from_bytes(fixed + raw[len(head):], policy=msg.policy)
+    return _tree(fixed + raw[len(head):], msg.policy)
 
 
 # --- 2. the MIME tree -------------------------------------------------------

@@ -17,10 +17,13 @@ def decoded_payload(part: Message, defects: list[str]) -> bytes:
     if isinstance(payload, list):  # a message/* part: the caller serializes it
         return b""
     if isinstance(payload, bytes | bytearray):
-        raw = bytes(payload)
-    else:
-        raw = str(payload or "").encode("ascii", "surrogateescape")
-    return decode_transfer_encoding(raw, transfer_encoding(part), defects)
+        return decode_transfer_encoding(bytes(payload), transfer_encoding(part), defects)
+    payload = str(payload or "")
+    cte = transfer_encoding(part)
+    if cte == "base64" and payload.isascii():
+        # binascii reads an ASCII str directly: no bytes copy of a large attachment.
+        return _base64(payload, defects)
+    return decode_transfer_encoding(payload.encode("ascii", "surrogateescape"), cte, defects)
 
 
 def decode_transfer_encoding(raw: bytes, cte: str, defects: list[str]) -> bytes:
@@ -64,10 +67,12 @@ def transfer_encoding(part: Message) -> str:
 
 
 _BASE64_JUNK = re.compile(rb"[^A-Za-z0-9+/=\s]")
+_BASE64_JUNK_STR = re.compile(r"[^A-Za-z0-9+/=\s]")
 
 
-def _base64(raw: bytes, defects: list[str]) -> bytes:
-    if _BASE64_JUNK.search(raw):
+def _base64(raw: bytes | str, defects: list[str]) -> bytes:
+    junk = _BASE64_JUNK_STR if isinstance(raw, str) else _BASE64_JUNK
+    if junk.search(raw):
         # Non-alphabet bytes: a2b_base64 skips them; say so, since data was likely lost.
         defects.append("part: invalid characters in base64 skipped")
     try:
@@ -75,11 +80,13 @@ def _base64(raw: bytes, defects: list[str]) -> bytes:
     except binascii.Error:
         data = None
     if data is not None:
-        if not data and raw.strip(b"=\r\n\t "):
+        if not data and raw.strip("=\r\n\t " if isinstance(raw, str) else b"=\r\n\t "):
             defects.append("part: base64 body decodes to nothing")
         return data
     # Broken base64 (a torn last group, stray padding): keep only the alphabet and
     # pad; a few bytes at the tear are lost, the rest of the attachment is not.
+    if isinstance(raw, str):
+        raw = raw.encode("ascii")
     cleaned = _NOT_BASE64.sub(b"", raw.split(b"=", 1)[0])
     cleaned = cleaned[: len(cleaned) - len(cleaned) % 4] if len(cleaned) % 4 == 1 else cleaned
     cleaned += b"=" * (-len(cleaned) % 4)
