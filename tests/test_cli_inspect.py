@@ -17,23 +17,9 @@ from pathlib import Path
 
 import pytest
 
-DOCUMENTED_KEYS = {
-    "message_id",
-    "in_reply_to",
-    "references",
-    "subject",
-    "date",
-    "from",
-    "reply_to",
-    "to",
-    "cc",
-    "text",
-    "html",
-    "attachments",
-    "auto_submitted",
-    "defects",
-}
-ATTACHMENT_KEYS = {"filename", "content_type", "size", "sha256", "content_id", "inline"}
+from tests.mail._build import ATTACHMENT_KEYS
+from tests.mail._build import TO_DICT_KEYS as DOCUMENTED_KEYS
+
 
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 4
 NOTES = b"first line\nsecond line\n"

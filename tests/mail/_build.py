@@ -35,6 +35,26 @@ DEFAULT_HEADERS: list[tuple[str, str]] = [
 
 _boundaries = itertools.count(1)
 
+# The JSON of `postdesk inspect --json` and ParsedMessage.to_dict(): exactly these keys.
+TO_DICT_KEYS = {
+    "message_id",
+    "in_reply_to",
+    "references",
+    "subject",
+    "date",
+    "from",
+    "reply_to",
+    "to",
+    "cc",
+    "text",
+    "html",
+    "attachments",
+    "auto_submitted",
+    "defects",
+}
+ATTACHMENT_KEYS = {"filename", "content_type", "size", "sha256", "content_id", "inline"}
+
+
 
 def to_bytes(value: str | bytes, charset: str = "utf-8") -> bytes:
     return value if isinstance(value, bytes) else value.encode(charset)

@@ -18,6 +18,8 @@ import pytest
 from postdesk.mail import Address, Attachment, ForwardedMessage, ParsedMessage, parse
 
 from ._build import (
+    ATTACHMENT_KEYS,
+    TO_DICT_KEYS,
     encoded_word,
     message,
     multipart,
@@ -29,23 +31,6 @@ from ._build import (
 
 UTC = timezone.utc
 
-TO_DICT_KEYS = {
-    "message_id",
-    "in_reply_to",
-    "references",
-    "subject",
-    "date",
-    "from",
-    "reply_to",
-    "to",
-    "cc",
-    "text",
-    "html",
-    "attachments",
-    "auto_submitted",
-    "defects",
-}
-ATTACHMENT_KEYS = {"filename", "content_type", "size", "sha256", "content_id", "inline"}
 AUTO_SUBMITTED_KEYS = {"kind", "reason", "original_message_id"}
 
 
