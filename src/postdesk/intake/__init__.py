@@ -1,0 +1,70 @@
+"""Intake: the durable hand-off between a source and the rest of the pipeline.
+
+take() stores a batch of fetched messages: raw bytes first (blob store), then
+one Intake row each, unique on (mailbox, source key), in one transaction.  Only
+after it returns may the source be told to let go of those messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from postdesk.models import Intake, Mailbox
+from postdesk.sources import Fetched
+from postdesk.store import blobs
+
+
+@dataclass
+class TakeResult:
+    stored: list[str] = field(default_factory=list)  # newly taken keys
+    known: list[str] = field(default_factory=list)  # taken before (by us or another worker)
+    oversized: list[str] = field(default_factory=list)  # taken, and quarantined for size
+
+
+def take(mailbox: Mailbox, batch: list[Fetched]) -> TakeResult:
+    result = TakeResult()
+    with transaction.atomic():
+        for item in batch:
+            blob = blobs.put(item.raw)
+            over = len(item.raw) > mailbox.size_limit
+            try:
+                with transaction.atomic():  # savepoint: a clash costs this row only
+                    Intake.objects.create(
+                        mailbox=mailbox,
+                        source_key=item.key,
+                        raw=blob,
+                        size=len(item.raw),
+                        server_date=item.server_date,
+                        status=Intake.Status.QUARANTINED if over else Intake.Status.PENDING,
+                        quarantine_reason=_size_reason(len(item.raw), mailbox.size_limit) if over else "",
+                    )
+            except IntegrityError:
+                result.known.append(item.key)
+                continue
+            (result.oversized if over else result.stored).append(item.key)
+    return result
+
+
+def mark_acknowledged(mailbox: Mailbox, keys: list[str]) -> None:
+    for start in range(0, len(keys), 500):
+        Intake.objects.filter(mailbox=mailbox, source_key__in=keys[start : start + 500], acknowledged_at=None).update(
+            acknowledged_at=timezone.now()
+        )
+
+
+def known_keys(mailbox: Mailbox, keys: list[str]) -> dict[str, bool]:
+    """{key: acknowledged?} for the keys already taken from this mailbox."""
+    found: dict[str, bool] = {}
+    for start in range(0, len(keys), 500):
+        rows = Intake.objects.filter(mailbox=mailbox, source_key__in=keys[start : start + 500]).values_list(
+            "source_key", "acknowledged_at"
+        )
+        found.update((key, acked is not None) for key, acked in rows)
+    return found
+
+
+def _size_reason(size: int, limit: int) -> str:
+    return f"over the size limit: {size / 1048576:.1f} MB > {limit / 1048576:.1f} MB (re-run to import it anyway)"

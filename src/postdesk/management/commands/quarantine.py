@@ -1,0 +1,54 @@
+"""postdesk quarantine list|show: messages that could not be imported, with why."""
+
+from __future__ import annotations
+
+import sys
+
+from postdesk.management.base import USAGE, PostdeskCommand
+from postdesk.models import Intake
+from postdesk.store import blobs
+
+
+class Command(PostdeskCommand):
+    help = "List quarantined messages (list [--json]), or print one's raw bytes (show ID --raw)."
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="action", required=True)
+        lst = sub.add_parser("list")
+        lst.add_argument("--json", action="store_true")
+        show = sub.add_parser("show")
+        show.add_argument("id", type=int)
+        show.add_argument("--raw", action="store_true", help="write the raw message to standard output")
+
+    def handle(self, *args, **options):
+        if options["action"] == "show":
+            return self._show(options)
+        rows = [
+            {
+                "id": i.pk,
+                "mailbox": i.mailbox.name,
+                "source_key": i.source_key,
+                "size": i.size,
+                "fetched": i.fetched_at.isoformat(),
+                "reason": i.quarantine_reason,
+            }
+            for i in Intake.objects.filter(status=Intake.Status.QUARANTINED).select_related("mailbox").order_by("id")
+        ]
+        if options["json"]:
+            return self.emit_json(rows)
+        if not rows:
+            self.stdout.write("the quarantine is empty")
+        for r in rows:
+            self.stdout.write(f"{r['id']:<8} {r['mailbox']:<16} {r['size']:>10} bytes  {r['reason']}")
+        if rows:
+            self.stdout.write("re-run with `postdesk reprocess ID` or `postdesk reprocess --all`")
+
+    def _show(self, options):
+        intake = Intake.objects.filter(pk=options["id"]).select_related("mailbox").first()
+        if intake is None:
+            raise self.fail(f"no intake #{options['id']}", USAGE)
+        if options["raw"]:
+            sys.stdout.buffer.write(blobs.read(intake.raw_id))
+            return
+        self.stdout.write(f"#{intake.pk} from {intake.mailbox.name} ({intake.source_key}), {intake.size} bytes, {intake.status}")
+        self.stdout.write(f"reason: {intake.quarantine_reason or '-'}")

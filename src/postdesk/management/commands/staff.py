@@ -1,0 +1,53 @@
+"""postdesk staff add|list: staff members are Django users."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import User
+
+from postdesk.management.base import USAGE, PostdeskCommand, read_password
+
+
+class Command(PostdeskCommand):
+    help = "Add and list staff members (add USERNAME --email E [--name N] [--password-stdin] [--admin]; list)."
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="action", required=True)
+        add = sub.add_parser("add", help="add a staff member")
+        add.add_argument("username")
+        add.add_argument("--email", required=True)
+        add.add_argument("--name", default="")
+        add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+        add.add_argument("--password-env", metavar="VAR", help="read the password from this environment variable")
+        add.add_argument("--admin", action="store_true", help="may manage mailboxes and use the Django admin")
+        lst = sub.add_parser("list", help="list staff members")
+        lst.add_argument("--json", action="store_true")
+
+    def handle(self, *args, **options):
+        if options["action"] == "add":
+            return self._add(options)
+        return self._list(options)
+
+    def _add(self, options):
+        username = options["username"]
+        if User.objects.filter(username=username).exists():
+            raise self.fail(f"staff member {username!r} exists already", USAGE)
+        first, _, last = options["name"].partition(" ")
+        user = User(username=username, email=options["email"], first_name=first, last_name=last, is_staff=True)
+        user.is_superuser = options["admin"]
+        password = read_password(options)
+        if password:
+            user.set_password(password)
+        else:
+            user.set_unusable_password()  # set one later with `postdesk changepassword`
+        user.save()
+        self.stdout.write(f"added staff member {username}")
+
+    def _list(self, options):
+        rows = [
+            {"username": u.username, "email": u.email, "name": u.get_full_name(), "admin": u.is_superuser}
+            for u in User.objects.filter(is_active=True).order_by("username")
+        ]
+        if options["json"]:
+            return self.emit_json(rows)
+        for row in rows:
+            self.stdout.write(f"{row['username']:<20} {row['email']:<30} {row['name']}{'  (admin)' if row['admin'] else ''}")

@@ -1,0 +1,211 @@
+"""The database: mailboxes, what was fetched from them, and the requests made of it.
+
+Exactly-once is enforced here, by unique constraints, not by checks in Python:
+  - Intake (mailbox, source_key) is unique: a message at a source is taken once.
+  - Message.fingerprint is unique: the same message reaching us twice (through
+    two mailboxes, or again after a UIDVALIDITY change) is stored once.
+Staff are Django users.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+DEFAULT_SIZE_LIMIT = 50 * 1024 * 1024
+
+
+class Mailbox(models.Model):
+    class Protocol(models.TextChoices):
+        IMAP = "imap", "IMAP"
+        POP3 = "pop3", "POP3"
+        MAILDIR = "maildir", "Maildir"
+
+    class Security(models.TextChoices):
+        TLS = "tls", "implicit TLS"
+        STARTTLS = "starttls", "STARTTLS"
+        NONE = "none", "none (plain text)"
+
+    class After(models.TextChoices):
+        KEEP = "keep", "keep (remember what was imported)"
+        SEEN = "seen", "mark as seen"
+        MOVE = "move", "move to a folder"
+        DELETE = "delete", "delete"
+
+    name = models.CharField(max_length=100, unique=True)
+    address = models.CharField(max_length=254, blank=True, help_text="the address customers write to")
+    protocol = models.CharField(max_length=10, choices=Protocol.choices)
+    host = models.CharField(max_length=255, blank=True)
+    port = models.PositiveIntegerField(null=True, blank=True)
+    security = models.CharField(max_length=10, choices=Security.choices, default=Security.TLS)
+    verify_tls = models.BooleanField(default=True, help_text="turning this off is shown as a warning everywhere")
+    ca_file = models.CharField(max_length=1024, blank=True)
+    username = models.CharField(max_length=255, blank=True)
+    secret = models.TextField(blank=True, help_text="the password, encrypted (postdesk.secrets)")
+    folder = models.CharField(max_length=255, default="INBOX")
+    path = models.CharField(max_length=1024, blank=True, help_text="Maildir directory")
+    after_import = models.CharField(max_length=10, choices=After.choices, default=After.MOVE)
+    move_folder = models.CharField(max_length=255, blank=True, default="Imported")
+    assign_to = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    enabled = models.BooleanField(default=True)
+    poll_interval = models.PositiveIntegerField(default=60, help_text="seconds")
+    size_limit = models.PositiveBigIntegerField(default=DEFAULT_SIZE_LIMIT, help_text="bytes")
+    # Health, updated on every fetch attempt.
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def after_label(self) -> str:
+        return f"move:{self.move_folder}" if self.after_import == self.After.MOVE else self.after_import
+
+
+class Customer(models.Model):
+    address = models.CharField(max_length=254, unique=True)  # lower case
+    name = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.address}>" if self.name else self.address
+
+
+class Blob(models.Model):
+    """Content-addressed bytes: a raw message or an attachment, stored once.
+
+    The bytes live in the file store (data dir) or, with POSTDESK_BLOB_STORE=db,
+    in `data`; see postdesk.store.blobs."""
+
+    sha256 = models.CharField(max_length=64, primary_key=True)
+    size = models.PositiveBigIntegerField()
+    data = models.BinaryField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class Request(models.Model):
+    class Status(models.TextChoices):
+        NEW = "new", "new"
+        OPEN = "open", "open"
+        CLOSED = "closed", "closed"
+
+    subject = models.CharField(max_length=998, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.NEW, db_index=True)
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="requests")
+    mailbox = models.ForeignKey(Mailbox, null=True, blank=True, on_delete=models.SET_NULL, related_name="requests")
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.SET_NULL, related_name="requests")
+    # Set when a machine opened it (auto-reply, bounce, list mail): never silent.
+    auto_submitted = models.CharField(max_length=20, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    @property
+    def number(self) -> int:
+        return self.pk
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.subject}"
+
+
+class Message(models.Model):
+    """One message in a request, as parsed; its raw bytes are `raw`."""
+
+    request = models.ForeignKey(Request, on_delete=models.CASCADE, related_name="messages")
+    mailbox = models.ForeignKey(Mailbox, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # sha256 over what makes a message itself (Message-ID, sender, date, subject,
+    # text, attachments); unique, so the same message is never stored twice,
+    # while two different messages that share a Message-ID are both kept.
+    fingerprint = models.CharField(max_length=64, unique=True)
+    message_id = models.CharField(max_length=998, blank=True, db_index=True)
+    in_reply_to = models.CharField(max_length=998, blank=True)
+    references = models.JSONField(default=list)
+    subject = models.CharField(max_length=998, blank=True)
+    sender_address = models.CharField(max_length=254, blank=True, db_index=True)
+    sender_name = models.CharField(max_length=255, blank=True)
+    to = models.JSONField(default=list)
+    cc = models.JSONField(default=list)
+    reply_to = models.JSONField(default=list)
+    date = models.DateTimeField(null=True, blank=True)
+    text = models.TextField(blank=True)
+    html = models.TextField(null=True, blank=True)
+    auto_submitted = models.CharField(max_length=20, blank=True)
+    auto_reason = models.CharField(max_length=255, blank=True)
+    original_message_id = models.CharField(max_length=998, blank=True)
+    defects = models.JSONField(default=list)
+    raw = models.ForeignKey(Blob, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+
+class Attachment(models.Model):
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
+    blob = models.ForeignKey(Blob, on_delete=models.PROTECT, related_name="+")
+    position = models.PositiveIntegerField()
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=255)
+    size = models.PositiveBigIntegerField()
+    content_id = models.CharField(max_length=998, blank=True)
+    inline = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["message", "position"]
+
+
+class Intake(models.Model):
+    """One message taken from a source: the durable hand-off between fetching and processing.
+
+    Written (raw bytes first, then this row, in one transaction) before anything
+    is acknowledged at the source; processing marks it done in the same
+    transaction that writes the request."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "pending"
+        PROCESSED = "processed", "processed"
+        DUPLICATE = "duplicate", "duplicate"
+        QUARANTINED = "quarantined", "quarantined"
+        DISCARDED = "discarded", "discarded"
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.PROTECT, related_name="intakes")
+    source_key = models.CharField(max_length=255)
+    raw = models.ForeignKey(Blob, on_delete=models.PROTECT, related_name="+")
+    size = models.PositiveBigIntegerField()
+    server_date = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    fetched_at = models.DateTimeField(auto_now_add=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    # Processing claims: a worker sets lease_until and bumps attempts (its fencing
+    # token); a crashed worker's lease runs out and another takes over.
+    attempts = models.PositiveIntegerField(default=0)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    quarantine_reason = models.TextField(blank=True)
+    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="intakes")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["mailbox", "source_key"], name="intake_unique_source_key")]
+        indexes = [models.Index(fields=["status", "id"], name="intake_status_idx")]
+
+
+class RequestEvent(models.Model):
+    """The history of a request: who did what, when."""
+
+    request = models.ForeignKey(Request, on_delete=models.CASCADE, related_name="events")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    kind = models.CharField(max_length=30)
+    detail = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]

@@ -1,0 +1,166 @@
+"""One pass over a mailbox: the pipeline's stages in their order.
+
+    source.list()                      what is there, by source key
+    source.fetch(batch)                exact bytes, nothing changed at the server
+    intake.take(batch)                 COMMIT raw bytes + intake rows
+    source.acknowledge(batch)          only now: keep / seen / move / delete
+    intake.mark_acknowledged(...)      remember that the source let go
+    process.process_pending(mailbox)   parse, thread, route, apply (one transaction each)
+
+A crash between any two lines loses nothing (the source still has what we
+have not committed) and duplicates nothing (intake rows are unique on the
+source key; messages on their fingerprint).  Re-running the pass finishes
+whatever the last one left: acknowledgements not yet done, rows not yet
+processed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.db.models import F
+from django.utils import timezone
+
+from postdesk import crashpoints, intake, process
+from postdesk.models import Mailbox
+from postdesk.process.apply import Applied
+from postdesk.sources import SourceError, classify_error, open_source
+
+log = logging.getLogger("postdesk.pipeline")
+
+BATCH_MESSAGES = 100
+BATCH_BYTES = 32 * 1024 * 1024  # a batch of fetched bytes held in memory at most (plus one message)
+
+
+@dataclass
+class MailboxReport:
+    mailbox: str
+    listed: int = 0
+    fetched: int = 0
+    created: int = 0
+    threaded: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    error: str | None = None
+    error_kind: str | None = None
+    created_numbers: list[int] = field(default_factory=list)
+
+    def count(self, outcome) -> None:
+        if isinstance(outcome, process.Quarantined):
+            self.quarantined += 1
+        elif isinstance(outcome, Applied):
+            if outcome.outcome == "created":
+                self.created += 1
+                self.created_numbers.append(outcome.request_number)
+            elif outcome.outcome == "threaded":
+                self.threaded += 1
+            elif outcome.outcome == "duplicate":
+                self.duplicates += 1
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "created_numbers"}
+
+
+Progress = Callable[[str, int, int], None]
+
+
+def fetch_mailbox(mailbox: Mailbox, progress: Progress | None = None) -> MailboxReport:
+    """Fetch, store, acknowledge and process one mailbox; errors end up in the report."""
+    report = MailboxReport(mailbox.name)
+    Mailbox.objects.filter(pk=mailbox.pk).update(last_attempt_at=timezone.now())
+    source = None
+    try:
+        source = open_source(mailbox)
+        _run(mailbox, source, report, progress)
+        acked = source.close()
+        source = None
+        intake.mark_acknowledged(mailbox, acked)
+        for outcome in process.iter_process(mailbox.pk):
+            report.count(outcome)
+    except crashpoints.CrashInjected:
+        raise
+    except Exception as exc:  # one bad mailbox must never stop the others
+        error = classify_error(exc, mailbox) if not isinstance(exc, SourceError) else exc
+        report.error, report.error_kind = error.message, error.kind
+        if not isinstance(exc, SourceError):
+            log.exception("mailbox %s: unexpected failure", mailbox.name)
+    finally:
+        if source is not None:
+            _close_quietly(source)
+    _record_health(mailbox, report)
+    return report
+
+
+def _run(mailbox: Mailbox, source, report: MailboxReport, progress: Progress | None) -> None:
+    listing = source.list()
+    report.listed = len(listing)
+    known = intake.known_keys(mailbox, [item.key for item in listing])
+    _acknowledge_leftovers(mailbox, source, known)
+    new = [item for item in listing if item.key not in known]
+    done = 0
+    for batch in _batches(new):
+        fetched = list(source.fetch([item.key for item in batch]))
+        taken = intake.take(mailbox, fetched)
+        crashpoints.reached("after-intake")
+        # Everything we hold durably may now be let go at the source, including
+        # keys another worker took first: they are committed too.
+        acked = source.acknowledge(taken.stored + taken.known + taken.oversized)
+        crashpoints.reached("after-acknowledge")
+        intake.mark_acknowledged(mailbox, acked)
+        report.fetched += len(taken.stored) + len(taken.oversized)
+        report.quarantined += len(taken.oversized)
+        for outcome in process.iter_process(mailbox.pk):
+            report.count(outcome)
+        done += len(batch)
+        if progress:
+            progress(mailbox.name, done, len(new))
+
+
+def _acknowledge_leftovers(mailbox: Mailbox, source, known: dict[str, bool]) -> None:
+    """Messages we already hold but the source still shows: a crash came between
+    intake and acknowledgement (or a POP3 session ended before QUIT)."""
+    policy = mailbox.after_import
+    again = [key for key, acked in known.items() if not acked or policy in ("move", "delete")]
+    if again:
+        intake.mark_acknowledged(mailbox, source.acknowledge(again))
+
+
+def _batches(items: list) -> list[list]:
+    batches, current, size = [], [], 0
+    for item in items:
+        current.append(item)
+        size += item.size or 0
+        if len(current) >= BATCH_MESSAGES or size >= BATCH_BYTES:
+            batches.append(current)
+            current, size = [], 0
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _record_health(mailbox: Mailbox, report: MailboxReport) -> None:
+    now = timezone.now()
+    if report.error is None:
+        Mailbox.objects.filter(pk=mailbox.pk).update(last_success_at=now, consecutive_failures=0, last_error="")
+    else:
+        Mailbox.objects.filter(pk=mailbox.pk).update(
+            last_error=f"{report.error_kind}: {report.error}"[:500],
+            last_error_at=now,
+            consecutive_failures=F("consecutive_failures") + 1,
+        )
+
+
+def _close_quietly(source) -> None:
+    try:
+        source.close()
+    except Exception:  # the session is already broken; a POP3 rollback is expected here
+        pass
+
+
+def fetch_all(names: list[str] | None = None, progress: Progress | None = None) -> list[MailboxReport]:
+    mailboxes = Mailbox.objects.filter(enabled=True).select_related("assign_to")
+    if names:
+        mailboxes = Mailbox.objects.filter(name__in=names).select_related("assign_to")
+    return [fetch_mailbox(mailbox, progress) for mailbox in mailboxes]

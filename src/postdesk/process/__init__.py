@@ -1,0 +1,127 @@
+"""Process: turn pending intake rows into requests and follow-ups.
+
+claim -> parse -> apply, per message:
+  claim   take a lease on pending rows and bump their attempts counter, in a
+          committed transaction of its own (SKIP LOCKED on PostgreSQL), so a
+          message that kills the worker is known as such the next time
+  parse   postdesk.mail.parse on the raw bytes (never raises)
+  apply   one transaction (process/apply.py), fenced by the attempts counter
+A message that fails MAX_TRIES times in a row, or has crashed workers
+MAX_ATTEMPTS times, is quarantined with its reason; the others go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from postdesk import crashpoints
+from postdesk.mail import parse
+from postdesk.models import Intake
+from postdesk.process.apply import Applied, apply
+from postdesk.store import blobs
+
+log = logging.getLogger("postdesk.process")
+
+LEASE = timedelta(minutes=5)
+MAX_ATTEMPTS = 3  # claims without an outcome (the worker died each time)
+MAX_TRIES = 3  # failures in one claim before the message is quarantined
+RETRY_DELAYS = (0.0, 0.2, 1.0)
+CLAIM_BATCH = 50
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    intake_id: int
+    reason: str
+
+
+Outcome = Applied | Quarantined
+
+
+def claim(mailbox_id: int | None = None, limit: int = CLAIM_BATCH, ids: list[int] | None = None) -> list[tuple[int, int]]:
+    """Lease up to `limit` pending rows: [(intake id, attempts after the claim)]."""
+    now = timezone.now()
+    with transaction.atomic():
+        rows = Intake.objects.filter(status=Intake.Status.PENDING).filter(Q(lease_until=None) | Q(lease_until__lt=now))
+        if mailbox_id is not None:
+            rows = rows.filter(mailbox_id=mailbox_id)
+        if ids is not None:
+            rows = rows.filter(pk__in=ids)
+        if connection.features.has_select_for_update_skip_locked:
+            rows = rows.select_for_update(skip_locked=True)
+        picked = list(rows.order_by("id").values_list("id", flat=True)[:limit])
+        if not picked:
+            return []
+        Intake.objects.filter(pk__in=picked).update(attempts=F("attempts") + 1, lease_until=now + LEASE)
+        return list(Intake.objects.filter(pk__in=picked).order_by("id").values_list("id", "attempts"))
+
+
+def process_one(intake_id: int, lease: int) -> Outcome:
+    if lease > MAX_ATTEMPTS:
+        return quarantine(intake_id, f"the worker stopped while processing this message {lease - 1} times")
+    crashpoints.reached("before-process")
+    intake = Intake.objects.only("raw_id").get(pk=intake_id)
+    try:
+        parsed = parse(blobs.read(intake.raw_id))
+    except Exception as exc:  # the blob store failed (parse itself never raises)
+        return _failed(intake_id, exc, final=True)
+    last_exc: Exception | None = None
+    for delay in RETRY_DELAYS[:MAX_TRIES]:
+        time.sleep(delay)
+        try:
+            return apply(intake_id, lease, parsed)
+        except crashpoints.CrashInjected:
+            raise
+        except Exception as exc:  # a bug or a passing database problem: try again, then quarantine
+            last_exc = exc
+            log.warning("processing intake %s failed: %s", intake_id, exc)
+    return _failed(intake_id, last_exc, final=True)
+
+
+def _failed(intake_id: int, exc: BaseException | None, final: bool) -> Outcome:
+    detail = "".join(traceback.format_exception_only(type(exc), exc)).strip() if exc else "unknown error"
+    return quarantine(intake_id, f"processing failed {MAX_TRIES} times: {detail}"[:2000])
+
+
+def quarantine(intake_id: int, reason: str) -> Quarantined:
+    with transaction.atomic():
+        Intake.objects.filter(pk=intake_id, status=Intake.Status.PENDING).update(
+            status=Intake.Status.QUARANTINED, quarantine_reason=reason, lease_until=None, last_error=reason
+        )
+    log.error("intake %s quarantined: %s", intake_id, reason)
+    return Quarantined(intake_id, reason)
+
+
+def process_pending(mailbox_id: int | None = None, on_outcome: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+    """Process every claimable pending row (of one mailbox, or all)."""
+    outcomes: list[Outcome] = []
+    for outcome in iter_process(mailbox_id):
+        outcomes.append(outcome)
+        if on_outcome:
+            on_outcome(outcome)
+    return outcomes
+
+
+def iter_process(mailbox_id: int | None = None, ids: list[int] | None = None) -> Iterator[Outcome]:
+    while True:
+        claimed = claim(mailbox_id, ids=ids)
+        if not claimed:
+            return
+        for intake_id, lease in claimed:
+            yield process_one(intake_id, lease)
+
+
+def requeue(intake_ids: list[int]) -> int:
+    """Quarantined (or stuck) rows back to pending, with a fresh attempts count: `postdesk reprocess`."""
+    return Intake.objects.filter(pk__in=intake_ids).exclude(status__in=[Intake.Status.PROCESSED, Intake.Status.DUPLICATE]).update(
+        status=Intake.Status.PENDING, attempts=0, lease_until=None, quarantine_reason=""
+    )

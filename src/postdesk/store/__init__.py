@@ -1,0 +1,1 @@
+"""Durable storage of bytes (raw messages and attachments)."""
