@@ -123,3 +123,4 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {"postdesk": {"handlers": ["console"], "level": os.environ.get("POSTDESK_LOG_LEVEL", "INFO")}},
 }
+POSTDESK_TAG_PREFIX = os.environ.get("POSTDESK_TAG_PREFIX", "PD")
