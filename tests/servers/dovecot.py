@@ -80,12 +80,18 @@ class _MailOwner:
         return cls(entry.pw_name, entry.pw_uid, entry.pw_gid)
 
 
-def find_dovecot() -> str:
+def find_program(name: str) -> str:
     path = os.pathsep.join([os.environ.get("PATH", ""), *_SBIN_DIRS])
-    binary = shutil.which("dovecot", path=path)
-    if binary is None:
-        raise DovecotError(f"dovecot is not installed: {INSTALL_HINT}")
-    return binary
+    program = shutil.which(name, path=path)
+    if program is None:
+        raise DovecotError(f"{name} is not installed: {INSTALL_HINT}")
+    return program
+
+
+def check_version(dovecot: str) -> None:
+    version = subprocess.run([dovecot, "--version"], capture_output=True, text=True).stdout.strip()
+    if not version.startswith("2.3."):
+        raise DovecotError(f"dovecot {version or '(unknown version)'} found; the test config is written for 2.3 (Debian 12)")
 
 
 class Dovecot:
@@ -93,10 +99,12 @@ class Dovecot:
 
     host = HOST
 
-    def __init__(self, root: Path, tls: TlsFiles, binary: str) -> None:
+    def __init__(self, root: Path, tls: TlsFiles) -> None:
         self.root = root
         self.tls = tls
-        self.binary = binary
+        self.binary = find_program("dovecot")
+        self.doveadm = find_program("doveadm")
+        check_version(self.binary)
         self.ports = Ports(*_free_ports(4))
         self.owner = _MailOwner.for_this_process()
         self.config_file = root / "dovecot.conf"
@@ -113,12 +121,12 @@ class Dovecot:
     @classmethod
     def create(cls, parent: str | None = None) -> Dovecot:
         """A configured but not yet started Dovecot in a new temporary directory."""
-        binary = find_dovecot()
+        find_program("dovecot")  # before making anything
         # Not pytest's tmp_path: that sits in a 0700 directory, and the mail processes
         # (running as `owner`, not as us) must reach the sockets and the Maildirs.
         root = Path(tempfile.mkdtemp(prefix="postdesk-dovecot-", dir=parent))
         root.chmod(0o755)
-        return cls(root, write_tls_files(root / "tls"), binary)
+        return cls(root, write_tls_files(root / "tls"))
 
     @property
     def ca_file(self) -> Path:
@@ -127,6 +135,11 @@ class Dovecot:
     @property
     def untrusted_ca_file(self) -> Path:
         return self.tls.untrusted_ca_file
+
+    @property
+    def instance_name(self) -> str:
+        """Also in the process titles: ``dovecot-<instance_name>/imap``."""
+        return "postdesk-test-" + self.root.name.rsplit("-", 1)[-1]
 
     @property
     def pid(self) -> int | None:
@@ -158,7 +171,9 @@ class Dovecot:
         if process is None:
             return
         if process.poll() is None:
-            # SIGTERM: the master stops its login and mail processes (shutdown_clients = yes).
+            self._kick_all_sessions()
+            # SIGTERM: the master stops its listeners and its own helper processes,
+            # and exits about 1 s later (it gives its log process that long).
             process.terminate()
             try:
                 process.wait(timeout=STOP_TIMEOUT)
@@ -279,6 +294,21 @@ class Dovecot:
             if waiting:
                 time.sleep(0.02)
 
+    def _kick_all_sessions(self) -> None:
+        # Logged-in IMAP/POP3 sessions are separate processes, and with Dovecot
+        # 2.3.19 they keep serving their client after the master has exited
+        # (shutdown_clients = yes notwithstanding).  A server that goes down must
+        # drop its clients, so Dovecot's own `doveadm kick` ends them ("* BYE
+        # Server shutting down.") while the master still knows them.
+        subprocess.run(
+            [self.doveadm, "-c", str(self.config_file), "kick", "*"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=STOP_TIMEOUT,
+            check=False,
+        )
+
     def _wait_until_closed(self) -> None:
         # The master is gone, but a child still holding a listening socket would
         # keep accepting; tests of "server down" must really see it down.
@@ -303,7 +333,7 @@ def render_config(server: Dovecot) -> str:
 # Written by tests/servers/dovecot.py for one test session.
 base_dir = {root}/run
 state_dir = {root}/state
-instance_name = postdesk-test-{root.name}
+instance_name = {server.instance_name}
 log_path = {server.log_file}
 info_log_path = {server.log_file}
 auth_verbose = yes

@@ -24,7 +24,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from postdesk import crashpoints
-from postdesk.mail import parse
+from postdesk.mail import ParsedMessage, parse
+from postdesk.process.parallel import parse_many
 from postdesk.models import Intake
 from postdesk.process.apply import Applied, apply
 from postdesk.store import blobs
@@ -65,15 +66,14 @@ def claim(mailbox_id: int | None = None, limit: int = CLAIM_BATCH, ids: list[int
         return list(Intake.objects.filter(pk__in=picked).order_by("id").values_list("id", "attempts"))
 
 
-def process_one(intake_id: int, lease: int) -> Outcome:
+def process_one(intake_id: int, lease: int, parsed: ParsedMessage | BaseException | None = None) -> Outcome:
     if lease > MAX_ATTEMPTS:
         return quarantine(intake_id, f"the worker stopped while processing this message {lease - 1} times")
     crashpoints.reached("before-process")
-    intake = Intake.objects.only("raw_id").get(pk=intake_id)
-    try:
-        parsed = parse(blobs.read(intake.raw_id))
-    except Exception as exc:  # the blob store failed (parse itself never raises)
-        return _failed(intake_id, exc, final=True)
+    if parsed is None:
+        parsed = _parse_intake(intake_id)
+    if isinstance(parsed, BaseException):  # the blob store failed, or the parser's process died
+        return _failed(intake_id, parsed)
     last_exc: Exception | None = None
     for delay in RETRY_DELAYS[:MAX_TRIES]:
         time.sleep(delay)
@@ -84,12 +84,19 @@ def process_one(intake_id: int, lease: int) -> Outcome:
         except Exception as exc:  # a bug or a passing database problem: try again, then quarantine
             last_exc = exc
             log.warning("processing intake %s failed: %s", intake_id, exc)
-    return _failed(intake_id, last_exc, final=True)
+    return _failed(intake_id, last_exc)
 
 
-def _failed(intake_id: int, exc: BaseException | None, final: bool) -> Outcome:
+def _parse_intake(intake_id: int) -> ParsedMessage | BaseException:
+    try:
+        return parse(blobs.read(Intake.objects.only("raw_id").get(pk=intake_id).raw_id))
+    except Exception as exc:  # parse() itself never raises; reading the blob can
+        return exc
+
+
+def _failed(intake_id: int, exc: BaseException | None) -> Outcome:
     detail = "".join(traceback.format_exception_only(type(exc), exc)).strip() if exc else "unknown error"
-    return quarantine(intake_id, f"processing failed {MAX_TRIES} times: {detail}"[:2000])
+    return quarantine(intake_id, f"processing failed: {detail}"[:2000])
 
 
 def quarantine(intake_id: int, reason: str) -> Quarantined:
@@ -116,8 +123,8 @@ def iter_process(mailbox_id: int | None = None, ids: list[int] | None = None) ->
         claimed = claim(mailbox_id, ids=ids)
         if not claimed:
             return
-        for intake_id, lease in claimed:
-            yield process_one(intake_id, lease)
+        for (intake_id, lease), parsed in zip(claimed, parse_many(claimed), strict=True):
+            yield process_one(intake_id, lease, parsed)
 
 
 def requeue(intake_ids: list[int]) -> int:

@@ -1,0 +1,83 @@
+"""Parsing on every core while this process writes to the database.
+
+Parsing is pure CPU and needs no database, so a batch of claimed messages is
+parsed by a pool of worker processes (spawned: they import only postdesk.mail,
+never Django, and share no database connection).  A message that kills its
+worker (a parser crash, memory exhaustion) costs that message only: it comes
+back as an exception and is quarantined.
+
+POSTDESK_PARSE_WORKERS: how many worker processes (default: the number of
+cores; 0 parses in this process).  Small batches are parsed here: starting a
+pool costs more than it saves.
+"""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+import os
+from collections.abc import Iterator
+from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
+
+from postdesk.mail import ParsedMessage, parse
+
+POOL_THRESHOLD = 8  # messages in a batch before the pool is worth it
+
+_pool: ProcessPoolExecutor | None = None
+
+
+def workers() -> int:
+    configured = os.environ.get("POSTDESK_PARSE_WORKERS")
+    if configured is not None:
+        return max(0, int(configured))
+    cores = os.cpu_count() or 1
+    return cores if cores > 1 else 0  # one core: a pool would only add copying
+
+
+def parse_many(claimed: list[tuple[int, int]]) -> Iterator[ParsedMessage | BaseException | None]:
+    """Parsed messages for the claimed intake rows, in order (None: parse in the caller)."""
+    if len(claimed) < POOL_THRESHOLD or workers() == 0:
+        yield from (None for _ in claimed)
+        return
+    from postdesk.models import Intake
+    from postdesk.store import blobs
+
+    raw_ids = dict(Intake.objects.filter(pk__in=[i for i, _ in claimed]).values_list("pk", "raw_id"))
+    futures = []
+    for intake_id, _ in claimed:
+        try:
+            raw = blobs.read(raw_ids[intake_id])
+        except Exception as exc:  # reported for this message only
+            futures.append(exc)
+            continue
+        futures.append(_submit(raw))
+    for future in futures:
+        if isinstance(future, BaseException):
+            yield future
+            continue
+        try:
+            yield future.result()
+        except BrokenExecutor as exc:
+            _reset_pool()
+            yield RuntimeError(f"the parser's process died on this message ({exc})")
+        except Exception as exc:
+            yield exc
+
+
+def _submit(raw: bytes):
+    global _pool
+    if _pool is None:
+        _pool = ProcessPoolExecutor(max_workers=workers(), mp_context=multiprocessing.get_context("spawn"))
+        atexit.register(_reset_pool)
+    try:
+        return _pool.submit(parse, raw)
+    except BrokenExecutor:
+        _reset_pool()
+        return _submit(raw)
+
+
+def _reset_pool() -> None:
+    global _pool
+    if _pool is not None:
+        _pool.shutdown(wait=False, cancel_futures=True)
+        _pool = None
