@@ -66,19 +66,20 @@ class MailboxReport:
 Progress = Callable[[str, int, int], None]
 
 
-def fetch_mailbox(mailbox: Mailbox, progress: Progress | None = None) -> MailboxReport:
+def fetch_mailbox(mailbox: Mailbox, progress: Progress | None = None, process_now: bool = True) -> MailboxReport:
     """Fetch, store, acknowledge and process one mailbox; errors end up in the report."""
     report = MailboxReport(mailbox.name)
     Mailbox.objects.filter(pk=mailbox.pk).update(last_attempt_at=timezone.now())
     source = None
     try:
         source = open_source(mailbox)
-        _run(mailbox, source, report, progress)
+        _run(mailbox, source, report, progress, process_now)
         acked = source.close()
         source = None
         intake.mark_acknowledged(mailbox, acked)
-        for outcome in process.iter_process(mailbox.pk):
-            report.count(outcome)
+        if process_now:
+            for outcome in process.iter_process(mailbox.pk):
+                report.count(outcome)
     except crashpoints.CrashInjected:
         raise
     except Exception as exc:  # one bad mailbox must never stop the others
@@ -93,7 +94,7 @@ def fetch_mailbox(mailbox: Mailbox, progress: Progress | None = None) -> Mailbox
     return report
 
 
-def _run(mailbox: Mailbox, source, report: MailboxReport, progress: Progress | None) -> None:
+def _run(mailbox: Mailbox, source, report: MailboxReport, progress: Progress | None, process_now: bool) -> None:
     listing = source.list()
     report.listed = len(listing)
     known = intake.known_keys(mailbox, [item.key for item in listing])
@@ -111,8 +112,9 @@ def _run(mailbox: Mailbox, source, report: MailboxReport, progress: Progress | N
         intake.mark_acknowledged(mailbox, acked)
         report.fetched += len(taken.stored) + len(taken.oversized)
         report.quarantined += len(taken.oversized)
-        for outcome in process.iter_process(mailbox.pk):
-            report.count(outcome)
+        if process_now:
+            for outcome in process.iter_process(mailbox.pk):
+                report.count(outcome)
         done += len(batch)
         if progress:
             progress(mailbox.name, done, len(new))
@@ -159,8 +161,8 @@ def _close_quietly(source) -> None:
         pass
 
 
-def fetch_all(names: list[str] | None = None, progress: Progress | None = None) -> list[MailboxReport]:
+def fetch_all(names: list[str] | None = None, progress: Progress | None = None, process_now: bool = True) -> list[MailboxReport]:
     mailboxes = Mailbox.objects.filter(enabled=True).select_related("assign_to")
     if names:
         mailboxes = Mailbox.objects.filter(name__in=names).select_related("assign_to")
-    return [fetch_mailbox(mailbox, progress) for mailbox in mailboxes]
+    return [fetch_mailbox(mailbox, progress, process_now) for mailbox in mailboxes]

@@ -15,6 +15,9 @@ class Command(PostdeskCommand):
     def add_arguments(self, parser):
         parser.add_argument("--mailbox", action="append", metavar="NAME", help="only this mailbox (repeatable)")
         parser.add_argument("--json", action="store_true", help="print one JSON report per mailbox")
+        parser.add_argument(
+            "--intake-only", action="store_true", help="store and acknowledge only; process later (`postdesk process`)"
+        )
 
     def handle(self, *args, **options):
         names = options["mailbox"]
@@ -23,7 +26,7 @@ class Command(PostdeskCommand):
             if missing:
                 raise self.fail(f"no mailbox named {', '.join(missing)} (see `postdesk mailbox list`)", USAGE)
         progress = _progress if sys.stderr.isatty() and not options["json"] else None
-        reports = fetch_all(names, progress)
+        reports = fetch_all(names, progress, process_now=not options["intake_only"])
         if options["json"]:
             return self.emit_json([r.as_dict() for r in reports])
         if not reports:
