@@ -26,9 +26,11 @@ class TakeResult:
 
 def take(mailbox: Mailbox, batch: list[Fetched]) -> TakeResult:
     result = TakeResult()
+    if not batch:
+        return result
     with transaction.atomic():
-        for item in batch:
-            blob = blobs.put(item.raw)
+        raw_blobs = blobs.put_many([item.raw for item in batch])
+        for item, blob in zip(batch, raw_blobs, strict=True):
             over = len(item.raw) > mailbox.size_limit
             try:
                 with transaction.atomic():  # savepoint: a clash costs this row only

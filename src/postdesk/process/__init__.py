@@ -25,9 +25,9 @@ from django.utils import timezone
 
 from postdesk import crashpoints
 from postdesk.mail import ParsedMessage, parse
-from postdesk.process.parallel import parse_many
+from postdesk.process import parallel
 from postdesk.models import Intake
-from postdesk.process.apply import Applied, apply
+from postdesk.process.apply import Applied, apply, apply_batch
 from postdesk.store import blobs
 
 log = logging.getLogger("postdesk.process")
@@ -66,10 +66,13 @@ def claim(mailbox_id: int | None = None, limit: int = CLAIM_BATCH, ids: list[int
         return list(Intake.objects.filter(pk__in=picked).order_by("id").values_list("id", "attempts"))
 
 
-def process_one(intake_id: int, lease: int, parsed: ParsedMessage | BaseException | None = None) -> Outcome:
+def process_one(
+    intake_id: int, lease: int, parsed: ParsedMessage | BaseException | None = None, skip_crashpoint: bool = False
+) -> Outcome:
     if lease > MAX_ATTEMPTS:
         return quarantine(intake_id, f"the worker stopped while processing this message {lease - 1} times")
-    crashpoints.reached("before-process")
+    if not skip_crashpoint:
+        crashpoints.reached("before-process")
     if parsed is None:
         parsed = _parse_intake(intake_id)
     if isinstance(parsed, BaseException):  # the blob store failed, or the parser's process died
@@ -119,12 +122,38 @@ def process_pending(mailbox_id: int | None = None, on_outcome: Callable[[Outcome
 
 
 def iter_process(mailbox_id: int | None = None, ids: list[int] | None = None) -> Iterator[Outcome]:
-    while True:
-        claimed = claim(mailbox_id, ids=ids)
-        if not claimed:
-            return
-        for (intake_id, lease), parsed in zip(claimed, parse_many(claimed), strict=True):
-            yield process_one(intake_id, lease, parsed)
+    claimed = claim(mailbox_id, ids=ids)
+    parsing = parallel.start(claimed)
+    while claimed:
+        upcoming = claim(mailbox_id, ids=ids)
+        upcoming_parsing = parallel.start(upcoming)
+        yield from _process_batch(claimed, parallel.results(parsing))
+        claimed, parsing = upcoming, upcoming_parsing
+
+
+def _process_batch(claimed: list[tuple[int, int]], parsed_results: Iterator) -> Iterator[Outcome]:
+    """A batch in one transaction (a savepoint per message); a message that fails
+    there is rolled back alone and retried on its own by process_one()."""
+    outcomes: dict[int, Outcome] = {}
+    ready: list[tuple[int, int, ParsedMessage]] = []
+    for (intake_id, lease), parsed in zip(claimed, parsed_results, strict=True):
+        if lease > MAX_ATTEMPTS:
+            outcomes[intake_id] = process_one(intake_id, lease)
+            continue
+        crashpoints.reached("before-process")
+        if parsed is None:
+            parsed = _parse_intake(intake_id)
+        if isinstance(parsed, BaseException):
+            outcomes[intake_id] = _failed(intake_id, parsed)
+            continue
+        ready.append((intake_id, lease, parsed))
+    for (intake_id, lease, parsed), result in zip(ready, apply_batch(ready), strict=True):
+        if isinstance(result, BaseException):
+            log.warning("processing intake %s failed in its batch (%s); retrying alone", intake_id, result)
+            result = process_one(intake_id, lease, parsed, skip_crashpoint=True)
+        outcomes[intake_id] = result
+    for intake_id, _ in claimed:
+        yield outcomes[intake_id]
 
 
 def requeue(intake_ids: list[int]) -> int:

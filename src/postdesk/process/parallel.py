@@ -34,29 +34,32 @@ def workers() -> int:
     return cores if cores > 1 else 0  # one core: a pool would only add copying
 
 
-def parse_many(claimed: list[tuple[int, int]]) -> Iterator[ParsedMessage | BaseException | None]:
-    """Parsed messages for the claimed intake rows, in order (None: parse in the caller)."""
+def start(claimed: list[tuple[int, int]]) -> list:
+    """Begin parsing the claimed intake rows; collect with results().  Submitting the
+    next batch before applying this one keeps the workers busy while we write."""
     if len(claimed) < POOL_THRESHOLD or workers() == 0:
-        yield from (None for _ in claimed)
-        return
+        return [None] * len(claimed)
     from postdesk.models import Intake
     from postdesk.store import blobs
 
     raw_ids = dict(Intake.objects.filter(pk__in=[i for i, _ in claimed]).values_list("pk", "raw_id"))
-    futures = []
+    pending: list = []
     for intake_id, _ in claimed:
         try:
-            raw = blobs.read(raw_ids[intake_id])
+            pending.append(_submit(blobs.read(raw_ids[intake_id])))
         except Exception as exc:  # reported for this message only
-            futures.append(exc)
-            continue
-        futures.append(_submit(raw))
-    for future in futures:
-        if isinstance(future, BaseException):
-            yield future
+            pending.append(exc)
+    return pending
+
+
+def results(pending: list) -> Iterator[ParsedMessage | BaseException | None]:
+    """Parsed messages in claim order (None: parse in the caller)."""
+    for item in pending:
+        if item is None or isinstance(item, BaseException):
+            yield item
             continue
         try:
-            yield future.result()
+            yield item.result()
         except BrokenExecutor as exc:
             _reset_pool()
             yield RuntimeError(f"the parser's process died on this message ({exc})")

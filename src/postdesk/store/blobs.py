@@ -20,7 +20,6 @@ import tempfile
 from pathlib import Path
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
 
 from postdesk.models import Blob
 
@@ -43,22 +42,40 @@ def path_for(sha256: str) -> Path:
 def write_file(data: bytes, sha256: str | None = None) -> str:
     """Make the bytes durable on disk (fs backend); returns the sha256. Idempotent."""
     sha256 = sha256 or hashlib.sha256(data).hexdigest()
-    target = path_for(sha256)
-    if target.exists() and target.stat().st_size == len(data):
-        return sha256
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-    try:
+    write_files([(sha256, data)])
+    return sha256
+
+
+def write_files(items: list[tuple[str, bytes]]) -> None:
+    """Make many blobs durable at once: every file written under a temporary name,
+    one file-system sync, then the renames, then one more sync for the names.
+
+    A file gets its final name only after its bytes are on disk, so a crash can
+    leave stray temporary files but never a torn blob under a real name (which
+    would be trusted later: an existing blob of the right size is not rewritten)."""
+    pending: list[tuple[str, Path]] = []
+    seen: set[str] = set()
+    for sha256, data in items:
+        target = path_for(sha256)
+        if sha256 in seen or (target.exists() and target.stat().st_size == len(data)):
+            continue
+        seen.add(sha256)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())  # the bytes are on disk before the name is
-        os.replace(tmp, target)
+        pending.append((tmp, target))
+    if not pending:
+        return
+    try:
+        _sync(pending[0][1].parent, [tmp for tmp, _ in pending])
+        for tmp, target in pending:
+            os.replace(tmp, target)
     except BaseException:
-        _unlink_quietly(tmp)
+        for tmp, _ in pending:
+            _unlink_quietly(tmp)
         raise
-    _fsync_dir(target.parent)  # and the name is on disk before we go on
-    return sha256
+    _sync(pending[0][1].parent, [], directories={target.parent for _, target in pending})
 
 
 def put(data: bytes, sha256: str | None = None) -> Blob:
@@ -66,19 +83,24 @@ def put(data: bytes, sha256: str | None = None) -> Blob:
 
     Call inside the transaction that references the blob: with the db backend
     the bytes commit with it; with fs they are durable before it commits."""
-    sha256 = sha256 or hashlib.sha256(data).hexdigest()
+    return put_many([data], [sha256] if sha256 else None)[0]
+
+
+def put_many(datas: list[bytes], sha256s: list[str] | None = None) -> list[Blob]:
+    """put() for a batch: one file-system sync for all of them."""
+    sha256s = sha256s or [hashlib.sha256(d).hexdigest() for d in datas]
     store_in_db = backend() == "db"
     if not store_in_db:
-        write_file(data, sha256)
-    existing = Blob.objects.filter(pk=sha256).only("sha256", "size").first()
-    if existing is not None:
-        return existing
-    try:
-        # A savepoint: another worker may insert the same blob at the same moment.
-        with transaction.atomic():
-            return Blob.objects.create(sha256=sha256, size=len(data), data=data if store_in_db else None)
-    except IntegrityError:
-        return Blob.objects.only("sha256", "size").get(pk=sha256)
+        write_files(list(zip(sha256s, datas, strict=True)))
+    existing = set(Blob.objects.filter(pk__in=set(sha256s)).values_list("pk", flat=True))
+    new = {}
+    for sha256, data in zip(sha256s, datas, strict=True):
+        if sha256 not in existing and sha256 not in new:
+            new[sha256] = Blob(sha256=sha256, size=len(data), data=data if store_in_db else None)
+    if new:
+        # Another worker may insert the same blob at the same moment: that is fine.
+        Blob.objects.bulk_create(new.values(), ignore_conflicts=True)
+    return [Blob(sha256=sha256, size=len(data)) for sha256, data in zip(sha256s, datas, strict=True)]
 
 
 def read(blob: Blob | str) -> bytes:
@@ -92,12 +114,50 @@ def read(blob: Blob | str) -> bytes:
         return bytes(row)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
+def _sync(anchor: Path, files: list[str], directories: set[Path] | None = None) -> None:
+    """Flush file data (or directory entries) to disk: syncfs() once where Linux has
+    it, else fsync() each file and directory."""
+    if _syncfs(anchor):
+        return
+    for path in files:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    for directory in directories or ():
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _syncfs(anchor: Path) -> bool:
+    libc = _libc()
+    if libc is None:
+        return False
+    fd = os.open(anchor, os.O_RDONLY)
     try:
-        os.fsync(fd)
+        return libc.syncfs(fd) == 0
     finally:
         os.close(fd)
+
+
+_LIBC: list = []
+
+
+def _libc():
+    if not _LIBC:
+        try:
+            import ctypes
+            import ctypes.util
+
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            _LIBC.append(libc if hasattr(libc, "syncfs") else None)
+        except OSError:
+            _LIBC.append(None)
+    return _LIBC[0]
 
 
 def _unlink_quietly(path: str) -> None:

@@ -1,0 +1,226 @@
+#!/usr/bin/env python3
+"""Mail intake benchmark: Postdesk against the limits of the network and the parser.
+
+    .venv/bin/python bench/ingest.py [N]          (default N=2000)
+
+Seeds N generated messages (bench/parse.py's corpus: median about 20 KB, one
+in a hundred of 2-6 MB, legacy charsets; one in ten made a reply to an earlier
+one) into a private Dovecot (tests/servers/dovecot.py) and, on the same corpus,
+prints messages per second and peak RSS for:
+
+  raw fetch limit     one IMAP connection, UID FETCH BODY.PEEK[] in batches,
+                      each message written to disk with fsync
+  raw parse limit     bare email.message_from_bytes(policy=policy.default),
+                      walking and decoding every part, one process
+  Postdesk intake     `postdesk fetch --intake-only`: fetch, durable store,
+                      acknowledge (after: keep)
+  Postdesk end to end `postdesk fetch` from an empty database until every
+                      request exists
+
+Targets (2-core machine, N=2000): intake >= 0.5x the raw fetch limit; end to
+end >= 0.75x the raw parse limit.  Each measurement runs in a fresh process;
+peak RSS is that process tree's high-water mark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+BATCH = 100
+
+
+def corpus(n: int) -> list[bytes]:
+    from parse import generate_corpus  # bench/parse.py
+
+    messages = [raw for _kind, raw in generate_corpus(n)]
+    rng = random.Random(7)
+    ids = [_message_id(raw) for raw in messages]
+    for i in range(1, n):
+        if i % 10 == 0 and ids[i - 1]:
+            target = ids[rng.randrange(0, i)]
+            if target:  # a reply: threads into an earlier request
+                messages[i] = f"In-Reply-To: <{target}>\r\nReferences: <{target}>\r\n".encode() + messages[i]
+    return messages
+
+
+def _message_id(raw: bytes) -> str | None:
+    match = re.search(rb"(?im)^message-id:\s*<([^>]+)>", raw[:8192])
+    return match.group(1).decode("ascii", "replace") if match else None
+
+
+# --- the four measurements, each in a child process ----------------------------------
+
+
+def child_raw_fetch(host: str, port: int, user: str, password: str, out_dir: str) -> dict:
+    from imapclient import IMAPClient
+
+    started = time.perf_counter()
+    count = 0
+    client = IMAPClient(host, port=port, ssl=False)
+    client.login(user, password)
+    client.select_folder("INBOX", readonly=True)
+    uids = sorted(client.search("ALL"))
+    for start in range(0, len(uids), BATCH):
+        for uid, data in client.fetch(uids[start : start + BATCH], ["BODY.PEEK[]"]).items():
+            path = os.path.join(out_dir, str(uid))
+            with open(path, "wb") as fh:
+                fh.write(data[b"BODY[]"])
+                fh.flush()
+                os.fsync(fh.fileno())
+            count += 1
+    client.logout()
+    return {"count": count, "seconds": time.perf_counter() - started}
+
+
+def child_raw_parse(corpus_dir: str) -> dict:
+    import email
+    from email import policy
+
+    files = sorted(Path(corpus_dir).iterdir())
+    raws = [f.read_bytes() for f in files]
+    started = time.perf_counter()
+    for raw in raws:
+        msg = email.message_from_bytes(raw, policy=policy.default)
+        for part in msg.walk():
+            if part.is_multipart():
+                continue
+            part.get_payload(decode=True)
+            if part.get_content_maintype() == "text":
+                try:
+                    part.get_content()
+                except Exception:
+                    pass
+    return {"count": len(raws), "seconds": time.perf_counter() - started}
+
+
+def run_child(name: str, *args: str) -> dict:
+    proc = subprocess.run([sys.executable, __file__, "--child", name, *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"{name} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run_postdesk(data_dir: Path, args: list[str], env: dict) -> dict:
+    """`postdesk ...` in a fresh process tree; its peak RSS through a wrapper child."""
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", "postdesk", *args], capture_output=True, text=True, env=env
+    )
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"postdesk {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["seconds_total"] = seconds
+    return result
+
+
+def child_postdesk(args: list[str]) -> dict:
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "postdesk", *args], capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr)
+        raise SystemExit(proc.returncode)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"seconds": seconds, "peak_rss_mb": peak, "stdout": proc.stdout[-2000:]}
+
+
+# --- main ----------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("n", type=int, nargs="?", default=2000)
+    parser.add_argument("--child", nargs=argparse.REMAINDER)
+    args = parser.parse_args()
+    if args.child:
+        name, rest = args.child[0], args.child[1:]
+        result = {"raw_fetch": lambda: child_raw_fetch(rest[0], int(rest[1]), rest[2], rest[3], rest[4]),
+                  "raw_parse": lambda: child_raw_parse(rest[0]),
+                  "postdesk": lambda: child_postdesk(rest)}[name]()
+        result.setdefault("peak_rss_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        print(json.dumps(result))
+        return 0
+
+    from tests.servers.dovecot import Dovecot
+
+    n = args.n
+    work = Path(tempfile.mkdtemp(prefix="postdesk-bench-"))
+    server = Dovecot.create()
+    server.start()
+    try:
+        print(f"generating {n} messages ...", flush=True)
+        messages = corpus(n)
+        sizes = sorted(len(m) for m in messages)
+        corpus_dir = work / "corpus"
+        corpus_dir.mkdir()
+        for i, raw in enumerate(messages):
+            (corpus_dir / f"{i:06d}.eml").write_bytes(raw)
+        print(f"corpus: {n} messages, median {sizes[n // 2] / 1024:.1f} KB, total {sum(sizes) / 1048576:.1f} MB, "
+              f"largest {sizes[-1] / 1048576:.1f} MB", flush=True)
+        user = server.new_user("bench")
+        started = time.perf_counter()
+        with server.imap(user) as client:
+            for raw in messages:
+                client.append("INBOX", raw)
+        print(f"seeded Dovecot in {time.perf_counter() - started:.1f} s", flush=True)
+
+        results = {}
+        fetch_dir = work / "raw-fetch"
+        fetch_dir.mkdir()
+        results["raw fetch limit"] = run_child("raw_fetch", server.host, str(server.ports.imap), user.username, user.password, str(fetch_dir))
+        results["raw parse limit"] = run_child("raw_parse", str(corpus_dir))
+
+        for label, extra in (("Postdesk intake", ["--intake-only"]), ("Postdesk end to end", [])):
+            data_dir = work / label.replace(" ", "-")
+            env = dict(os.environ, POSTDESK_DATA_DIR=str(data_dir), PYTHONPATH=str(ROOT / "src"))
+            env.pop("POSTDESK_DATABASE_URL", None) if "POSTDESK_BENCH_DATABASE_URL" not in os.environ else env.update(
+                POSTDESK_DATABASE_URL=os.environ["POSTDESK_BENCH_DATABASE_URL"])
+            setup = [
+                ["migrate", "--noinput"],
+                ["mailbox", "add", "bench", "--protocol", "imap", "--host", server.host, "--port", str(server.ports.imap),
+                 "--security", "none", "--username", user.username, "--password-env", "BENCH_PASSWORD", "--after", "keep"],
+            ]
+            env["BENCH_PASSWORD"] = user.password
+            for cmd in setup:
+                subprocess.run([sys.executable, "-m", "postdesk", *cmd], check=True, env=env, capture_output=True)
+            result = run_postdesk(data_dir, ["fetch", *extra], env)
+            result["count"] = n
+            results[label] = result
+            print(f"  {label}: {result['stdout'].strip()}", flush=True)
+
+        print()
+        print(f"{'measurement':<22} {'msg/s':>9} {'seconds':>9} {'peak RSS':>10}")
+        rates = {}
+        for label, r in results.items():
+            rates[label] = r["count"] / r["seconds"]
+            print(f"{label:<22} {rates[label]:>9.1f} {r['seconds']:>9.2f} {r['peak_rss_mb']:>8.0f} MB")
+        intake_ratio = rates["Postdesk intake"] / rates["raw fetch limit"]
+        e2e_ratio = rates["Postdesk end to end"] / rates["raw parse limit"]
+        print()
+        print(f"intake / raw fetch limit:     {intake_ratio:.2f}  target >= 0.5  {'PASS' if intake_ratio >= 0.5 else 'FAIL'}")
+        print(f"end to end / raw parse limit: {e2e_ratio:.2f}  target >= 0.75 {'PASS' if e2e_ratio >= 0.75 else 'FAIL'}")
+    finally:
+        server.stop()
+        server.cleanup()
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
