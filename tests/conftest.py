@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers.fixtures import *  # noqa: F403  (dovecot, mail_user, silent_server, closed_port)
+from tests.support.fixtures import *  # noqa: F401,F403
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = Path(os.environ.get("POSTDESK_SHARED_DIR", REPO_ROOT.parent / "shared"))
 CORPORA_DIR = SHARED_DIR / "corpora"

@@ -22,6 +22,7 @@ import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -37,6 +38,7 @@ from .tls import TlsFiles, write_tls_files
 HOST = "127.0.0.1"
 START_TIMEOUT = 10.0  # seconds; a normal start takes well under one
 STOP_TIMEOUT = 10.0
+KICK_TIMEOUT = 5.0
 INSTALL_HINT = (
     "run scripts/test, which installs the Debian packages dovecot-imapd and dovecot-pop3d "
     "(or: apt-get install dovecot-imapd dovecot-pop3d)"
@@ -76,7 +78,7 @@ class _MailOwner:
         # Dovecot refuses to give mail access as uid 0, so root runs mail as `nobody`
         # (uid 65534 is within Dovecot's default valid range, no limits to lower).
         # Anyone else can only run everything as themselves.
-        entry = pwd.getpwnam("nobody") if os.geteuid() == 0 else pwd.getpwuid(os.geteuid())
+        entry = pwd.getpwnam("nobody") if _is_root() else pwd.getpwuid(os.geteuid())
         return cls(entry.pw_name, entry.pw_uid, entry.pw_gid)
 
 
@@ -91,7 +93,8 @@ def find_program(name: str) -> str:
 def check_version(dovecot: str) -> None:
     version = subprocess.run([dovecot, "--version"], capture_output=True, text=True).stdout.strip()
     if not version.startswith("2.3."):
-        raise DovecotError(f"dovecot {version or '(unknown version)'} found; the test config is written for 2.3 (Debian 12)")
+        found = version or "(unknown version)"
+        raise DovecotError(f"dovecot {found} found; the test config is written for 2.3 (Debian 12)")
 
 
 class Dovecot:
@@ -99,12 +102,11 @@ class Dovecot:
 
     host = HOST
 
-    def __init__(self, root: Path, tls: TlsFiles) -> None:
+    def __init__(self, root: Path, tls: TlsFiles, *, dovecot: str, doveadm: str) -> None:
         self.root = root
         self.tls = tls
-        self.binary = find_program("dovecot")
-        self.doveadm = find_program("doveadm")
-        check_version(self.binary)
+        self.binary = dovecot
+        self.doveadm = doveadm
         self.ports = Ports(*_free_ports(4))
         self.owner = _MailOwner.for_this_process()
         self.config_file = root / "dovecot.conf"
@@ -121,12 +123,14 @@ class Dovecot:
     @classmethod
     def create(cls, parent: str | None = None) -> Dovecot:
         """A configured but not yet started Dovecot in a new temporary directory."""
-        find_program("dovecot")  # before making anything
+        # Checked before making anything, so a missing Dovecot leaves nothing behind.
+        dovecot, doveadm = find_program("dovecot"), find_program("doveadm")
+        check_version(dovecot)
         # Not pytest's tmp_path: that sits in a 0700 directory, and the mail processes
         # (running as `owner`, not as us) must reach the sockets and the Maildirs.
         root = Path(tempfile.mkdtemp(prefix="postdesk-dovecot-", dir=parent))
         root.chmod(0o755)
-        return cls(root, write_tls_files(root / "tls"))
+        return cls(root, write_tls_files(root / "tls"), dovecot=dovecot, doveadm=doveadm)
 
     @property
     def ca_file(self) -> Path:
@@ -150,7 +154,7 @@ class Dovecot:
         return self._process is not None and self._process.poll() is None
 
     def start(self) -> None:
-        """Start (or restart, on the same ports) and wait until every port accepts connections."""
+        """Start (or restart, on the same ports); return once every port greets."""
         if self.running:
             return
         with self.log_file.open("ab") as log:
@@ -164,6 +168,7 @@ class Dovecot:
                 preexec_fn=_die_with_parent,
             )
         self._wait_until_listening()
+        self._check_greetings()
 
     def stop(self) -> None:
         """Terminate our Dovecot (only the pid we started) and wait until its ports are closed."""
@@ -183,8 +188,11 @@ class Dovecot:
         self._wait_until_closed()
 
     def cleanup(self) -> None:
-        self.stop()
-        shutil.rmtree(self.root, ignore_errors=True)
+        """Stop and remove the temporary directory (log included)."""
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
 
     def log_tail(self, lines: int = 40) -> str:
         try:
@@ -250,10 +258,17 @@ class Dovecot:
             return sorted(name for _flags, _delimiter, name in client.list_folders())
 
     def fetch_flags(self, user: str | MailUser, folder: str = "INBOX") -> dict[int, tuple[str, ...]]:
-        """UID -> flags, e.g. {3: ('\\\\Seen',)}; keywords included."""
+        r"""UID -> flags, e.g. {3: ('\\Seen', 'custom')}; keywords included.
+
+        Without \Recent: it only says which session saw the message first
+        (this helper's own, often) and is gone from IMAP4rev2.
+        """
         with self.imap(user, folder) as client:
             found = client.get_flags(client.search("ALL"))
-        return {uid: tuple(_text(flag) for flag in flags) for uid, flags in sorted(found.items())}
+        return {
+            uid: tuple(_text(flag) for flag in flags if _text(flag) != "\\Recent")
+            for uid, flags in sorted(found.items())
+        }
 
     def message_count(self, user: str | MailUser, folder: str = "INBOX") -> int:
         with self.imap(user) as client:
@@ -288,7 +303,6 @@ class Dovecot:
             if self._process.poll() is not None:
                 self._fail_start(f"dovecot exited with status {self._process.returncode}")
             if time.monotonic() > deadline:
-                self.stop()
                 self._fail_start(f"dovecot was not listening on ports {sorted(waiting)} after {START_TIMEOUT:.0f} s")
             waiting = {port for port in waiting if not _accepts(self.host, port)}
             if waiting:
@@ -299,15 +313,19 @@ class Dovecot:
         # 2.3.19 they keep serving their client after the master has exited
         # (shutdown_clients = yes notwithstanding).  A server that goes down must
         # drop its clients, so Dovecot's own `doveadm kick` ends them ("* BYE
-        # Server shutting down.") while the master still knows them.
-        subprocess.run(
-            [self.doveadm, "-c", str(self.config_file), "kick", "*"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=STOP_TIMEOUT,
-            check=False,
-        )
+        # Server shutting down.") while the master still knows them.  Best
+        # effort: stopping the master must not depend on it.
+        try:
+            subprocess.run(
+                [self.doveadm, "-c", str(self.config_file), "kick", "*"],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=KICK_TIMEOUT,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            pass
 
     def _wait_until_closed(self) -> None:
         # The master is gone, but a child still holding a listening socket would
@@ -318,7 +336,28 @@ class Dovecot:
                 raise DovecotError(f"dovecot ports still open {STOP_TIMEOUT:.0f} s after stopping it")
             time.sleep(0.02)
 
+    def _check_greetings(self) -> None:
+        # An accepted connection only shows that the master is up: the login
+        # processes behind it (chroot, privileges, the TLS key) may still fail
+        # on every connection.  Each port must greet, the TLS ones over TLS
+        # verified with our CA.
+        context = ssl.create_default_context(cafile=str(self.ca_file))
+        checks = [
+            (self.ports.imap, None, b"* OK"),
+            (self.ports.imaps, context, b"* OK"),
+            (self.ports.pop3, None, b"+OK"),
+            (self.ports.pop3s, context, b"+OK"),
+        ]
+        for port, tls, greeting in checks:
+            try:
+                line = _first_line(self.host, port, tls)
+            except (OSError, ssl.SSLError) as error:
+                line = repr(error).encode()
+            if not line.startswith(greeting):
+                self._fail_start(f"dovecot port {port} answered {line!r} instead of a greeting")
+
     def _fail_start(self, reason: str) -> None:
+        self.stop()
         raise DovecotError(
             f"{reason}.\nIf dovecot is missing or broken: {INSTALL_HINT}.\n"
             f"config: {self.config_file}\n--- last lines of {self.log_file} ---\n{self.log_tail()}"
@@ -327,8 +366,7 @@ class Dovecot:
 
 def render_config(server: Dovecot) -> str:
     """The complete dovecot.conf: nothing is included from /etc/dovecot."""
-    root, ports, owner = server.root, server.ports, server.owner
-    running_as_root = os.geteuid() == 0
+    root, ports = server.root, server.ports
     return f"""\
 # Written by tests/servers/dovecot.py for one test session.
 base_dir = {root}/run
@@ -356,7 +394,7 @@ service anvil {{
   }}
 }}
 
-{_accounts_config(owner, running_as_root)}
+{_accounts_config(server.owner)}
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {server.users_dir}/%u
@@ -413,20 +451,35 @@ service pop3-login {{
     ssl = yes
   }}
 }}
-"""
+{"" if _is_root() else _UNPRIVILEGED_SERVICES}"""
 
 
-def _accounts_config(owner: _MailOwner, running_as_root: bool) -> str:
-    if running_as_root:
+# Only root may chroot(); these services do by default.  (Blocks of the same
+# service merge with the ones above.)
+_UNPRIVILEGED_SERVICES = "".join(
+    f"service {name} {{\n  chroot =\n}}\n"
+    for name in ("anvil", "imap-login", "pop3-login", "ipc", "old-stats", "aggregator")
+)
+
+
+def _accounts_config(owner: _MailOwner) -> str:
+    if _is_root():
         # Mail processes drop to `owner`; login/internal processes use Debian's
         # dovenull/dovecot accounts (created by dovecot-core).
-        return f"mail_uid = {owner.uid}\nmail_gid = {owner.gid}\nfirst_valid_uid = {owner.uid}\nfirst_valid_gid = {owner.gid}\n"
+        return (
+            f"mail_uid = {owner.uid}\nmail_gid = {owner.gid}\n"
+            f"first_valid_uid = {owner.uid}\nfirst_valid_gid = {owner.gid}\n"
+        )
     # Unprivileged: Dovecot can switch to no one, so every process is us.
     return (
         f"default_internal_user = {owner.user}\ndefault_login_user = {owner.user}\n"
         f"default_internal_group = {_group_name(owner.gid)}\n"
         f"first_valid_uid = {owner.uid}\nfirst_valid_gid = {owner.gid}\n"
     )
+
+
+def _is_root() -> bool:
+    return os.geteuid() == 0
 
 
 def _group_name(gid: int) -> str:
@@ -453,6 +506,14 @@ def _accepts(host: str, port: int) -> bool:
     return True
 
 
+def _first_line(host: str, port: int, tls: ssl.SSLContext | None) -> bytes:
+    with socket.create_connection((host, port), timeout=5) as sock:
+        if tls is None:
+            return sock.makefile("rb").readline()
+        with tls.wrap_socket(sock, server_hostname=host) as tls_sock:
+            return tls_sock.makefile("rb").readline()
+
+
 def _child_environment() -> dict[str, str]:
     # Dovecot imports these (systemd socket activation / readiness); inherited from
     # a CI service they would make it use sockets or notify a unit that are not its own.
@@ -460,12 +521,15 @@ def _child_environment() -> dict[str, str]:
     return {key: value for key, value in os.environ.items() if key not in inherited}
 
 
+# Loaded here, not in the forked child, where loading a library is unsafe.
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_PR_SET_PDEATHSIG = 1
+
+
 def _die_with_parent() -> None:
     # Linux: if pytest dies without its teardown (SIGKILL, CI timeout), the kernel
     # sends our Dovecot SIGTERM instead of leaving it running.
-    PR_SET_PDEATHSIG = 1
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _username(user: str | MailUser) -> str:
