@@ -189,6 +189,7 @@ class Intake(models.Model):
     # token); a crashed worker's lease runs out and another takes over.
     attempts = models.PositiveIntegerField(default=0)
     lease_until = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=100, blank=True)  # "host:pid" of the claiming worker
     last_error = models.TextField(blank=True)
     quarantine_reason = models.TextField(blank=True)
     message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="intakes")

@@ -13,6 +13,8 @@ MAX_ATTEMPTS times, is quarantined with its reason; the others go on.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -49,21 +51,61 @@ Outcome = Applied | Quarantined
 
 
 def claim(mailbox_id: int | None = None, limit: int = CLAIM_BATCH, ids: list[int] | None = None) -> list[tuple[int, int]]:
-    """Lease up to `limit` pending rows: [(intake id, attempts after the claim)]."""
+    """Lease up to `limit` pending rows: [(intake id, attempts after the claim)].
+
+    A lease is free when it has run out, or when the worker that holds it ran on
+    this host and is gone (a crash, a kill -9): a restart takes over at once
+    instead of waiting out the lease.  Other hosts' leases run out by time."""
     now = timezone.now()
     with transaction.atomic():
-        rows = Intake.objects.filter(status=Intake.Status.PENDING).filter(Q(lease_until=None) | Q(lease_until__lt=now))
+        pending = Intake.objects.filter(status=Intake.Status.PENDING)
         if mailbox_id is not None:
-            rows = rows.filter(mailbox_id=mailbox_id)
+            pending = pending.filter(mailbox_id=mailbox_id)
         if ids is not None:
-            rows = rows.filter(pk__in=ids)
+            pending = pending.filter(pk__in=ids)
+        free = Q(lease_until=None) | Q(lease_until__lt=now)
+        dead = _dead_local_owners(pending.filter(lease_until__gte=now))
+        if dead:
+            free |= Q(lease_owner__in=dead)
+        rows = pending.filter(free)
         if connection.features.has_select_for_update_skip_locked:
             rows = rows.select_for_update(skip_locked=True)
-        picked = list(rows.order_by("id").values_list("id", flat=True)[:limit])
+        # A row claimed before without an outcome was in hand when a worker died.
+        # Such rows go one at a time, so a message that kills the worker counts
+        # its own deaths and is quarantined alone, not with its batch.
+        picked = list(rows.filter(attempts__gt=0).order_by("id").values_list("id", flat=True)[:1])
+        if not picked:
+            picked = list(rows.order_by("id").values_list("id", flat=True)[:limit])
         if not picked:
             return []
-        Intake.objects.filter(pk__in=picked).update(attempts=F("attempts") + 1, lease_until=now + LEASE)
+        Intake.objects.filter(pk__in=picked).update(
+            attempts=F("attempts") + 1, lease_until=now + LEASE, lease_owner=lease_owner()
+        )
         return list(Intake.objects.filter(pk__in=picked).order_by("id").values_list("id", "attempts"))
+
+
+def lease_owner() -> str:
+    return f"{socket.gethostname()[:80]}:{os.getpid()}"
+
+
+def _dead_local_owners(leased) -> list[str]:
+    prefix = socket.gethostname()[:80] + ":"
+    dead = []
+    for owner in leased.filter(lease_owner__startswith=prefix).values_list("lease_owner", flat=True).distinct():
+        pid = owner.rpartition(":")[2]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            dead.append(owner)
+    return dead
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, someone else's
+    return True
 
 
 def process_one(
@@ -159,5 +201,5 @@ def _process_batch(claimed: list[tuple[int, int]], parsed_results: Iterator) -> 
 def requeue(intake_ids: list[int]) -> int:
     """Quarantined (or stuck) rows back to pending, with a fresh attempts count: `postdesk reprocess`."""
     return Intake.objects.filter(pk__in=intake_ids).exclude(status__in=[Intake.Status.PROCESSED, Intake.Status.DUPLICATE]).update(
-        status=Intake.Status.PENDING, attempts=0, lease_until=None, quarantine_reason=""
+        status=Intake.Status.PENDING, attempts=0, lease_until=None, lease_owner="", quarantine_reason=""
     )

@@ -46,10 +46,10 @@ def apply(intake_id: int, lease: int, parsed: ParsedMessage) -> Applied:
     """Write what `parsed` means.  `lease` is the attempts count this worker claimed
     the row with: if another worker has claimed it since, we must not commit."""
     fp = fingerprint(parsed)
-    _attachments_durable([parsed])
     try:
-        with transaction.atomic():
-            return _apply_locked(intake_id, lease, parsed, fp)
+        result = apply_batch([(intake_id, lease, parsed)], raise_errors=True)[0]
+        assert isinstance(result, Applied)
+        return result
     except IntegrityError:
         # Another worker stored the same message (same fingerprint) a moment ago.
         existing = Message.objects.filter(fingerprint=fp).first()
@@ -62,23 +62,31 @@ def apply(intake_id: int, lease: int, parsed: ParsedMessage) -> Applied:
         return Applied(intake_id, "duplicate", existing.request_id)
 
 
-def apply_batch(items: list[tuple[int, int, ParsedMessage]]) -> list[Applied | Exception]:
+def apply_batch(items: list[tuple[int, int, ParsedMessage]], raise_errors: bool = False) -> list[Applied | Exception]:
     """apply() for a batch in one transaction, a savepoint per message: one commit
-    (and one file-system sync) for the batch instead of one per message.  A
-    message that fails is rolled back alone; its exception is its result."""
+    (and one file-system sync) for the batch instead of one per message, and the
+    lookups every message needs done once for all.  A message that fails is
+    rolled back alone; its exception is its result."""
     if not items:
         return []
     _attachments_durable([parsed for _, _, parsed in items])
     results: list[Applied | Exception] = []
     with transaction.atomic():
-        for intake_id, lease, parsed in items:
+        batch = _Batch(items)
+        for (intake_id, lease, parsed), fp in zip(items, batch.fingerprints, strict=True):
             try:
                 with transaction.atomic():
-                    results.append(_apply_locked(intake_id, lease, parsed, fingerprint(parsed)))
+                    applied = batch.apply_one(intake_id, lease, parsed, fp)
             except crashpoints.CrashInjected:
                 raise
             except Exception as exc:  # the caller retries this one alone
+                batch.forget(intake_id)
+                if raise_errors:
+                    raise
                 results.append(exc)
+                continue
+            results.append(applied)
+        batch.write_marks()
     return results
 
 
@@ -88,23 +96,81 @@ def _attachments_durable(messages: list[ParsedMessage]) -> None:
         blobs.write_files([(a.sha256, a.data) for parsed in messages for a in parsed.attachments])
 
 
-def _apply_locked(intake_id: int, lease: int, parsed: ParsedMessage, fp: str) -> Applied:
-    intake = Intake.objects.select_for_update().select_related("mailbox", "mailbox__assign_to").get(pk=intake_id)
-    if intake.status != Intake.Status.PENDING or intake.attempts != lease:
-        return Applied(intake_id, "skipped")
-    existing = Message.objects.filter(fingerprint=fp).first()
-    if existing is not None:
-        _finish(intake, Intake.Status.DUPLICATE, existing)
-        return Applied(intake_id, "duplicate", existing.request_id)
-    applied = _write(intake, parsed, fp)
-    crashpoints.reached("inside-process")
-    return applied
+class _Batch:
+    """What every message of a batch needs, read once inside the batch's transaction."""
+
+    def __init__(self, items: list[tuple[int, int, ParsedMessage]]):
+        ids = [intake_id for intake_id, _, _ in items]
+        self.fingerprints = [fingerprint(parsed) for _, _, parsed in items]
+        self.intakes = {
+            i.pk: i
+            for i in Intake.objects.select_for_update().select_related("mailbox", "mailbox__assign_to").filter(pk__in=ids)
+        }
+        self.known = {
+            fp: (pk, request_id)
+            for fp, pk, request_id in Message.objects.filter(fingerprint__in=self.fingerprints).values_list(
+                "fingerprint", "pk", "request_id"
+            )
+        }
+        self.customers = _customers([parsed for _, _, parsed in items])
+        all_attachments = [a for _, _, parsed in items for a in parsed.attachments]
+        blobs.put_many([a.data for a in all_attachments], [a.sha256 for a in all_attachments])
+        self._marks: dict[int, Intake] = {}
+        self._events: dict[int, RequestEvent] = {}
+        self._stored_fp: dict[int, str] = {}
+
+    def apply_one(self, intake_id: int, lease: int, parsed: ParsedMessage, fp: str) -> Applied:
+        intake = self.intakes.get(intake_id)
+        if intake is None or intake.status != Intake.Status.PENDING or intake.attempts != lease:
+            return Applied(intake_id, "skipped")
+        if fp in self.known:
+            message_pk, request_id = self.known[fp]
+            self._mark(intake, Intake.Status.DUPLICATE, message_pk)
+            return Applied(intake_id, "duplicate", request_id)
+        applied, message = _write(intake, parsed, fp, self.customers)
+        crashpoints.reached("inside-process")
+        self.known[fp] = (message.pk, message.request_id)
+        self._stored_fp[intake_id] = fp
+        self._mark(intake, Intake.Status.PROCESSED, message.pk)
+        if applied.outcome == "created":
+            self._events[intake_id] = _created_event(message.request_id, intake.mailbox)
+        return applied
+
+    def _mark(self, intake: Intake, status: str, message_pk: int) -> None:
+        intake.status, intake.message_id, intake.processed_at, intake.last_error = status, message_pk, timezone.now(), ""
+        self._marks[intake.pk] = intake
+
+    def forget(self, intake_id: int) -> None:
+        """A message rolled back to its savepoint: none of its marks may be written."""
+        self._marks.pop(intake_id, None)
+        self._events.pop(intake_id, None)
+        fp = self._stored_fp.pop(intake_id, None)
+        if fp is not None:
+            self.known.pop(fp, None)
+
+    def write_marks(self) -> None:
+        """Intake marks and history rows of the batch, written in its transaction: one
+        query each instead of one per message."""
+        if self._marks:
+            Intake.objects.bulk_update(self._marks.values(), ["status", "message", "processed_at", "last_error"])
+        if self._events:
+            RequestEvent.objects.bulk_create(self._events.values())
 
 
-def _write(intake: Intake, parsed: ParsedMessage, fp: str) -> Applied:
+def _created_event(request_id: int, mailbox: Mailbox) -> RequestEvent:
+    detail = f"from mailbox {mailbox.name}"
+    if mailbox.assign_to_id:
+        detail += f", assigned to {mailbox.assign_to.get_username()} by the mailbox's routing"
+    return RequestEvent(request_id=request_id, kind="created", detail=detail[:500])
+
+
+def _write(intake: Intake, parsed: ParsedMessage, fp: str, customers: dict) -> tuple[Applied, Message]:
     mailbox = intake.mailbox
     sender = (parsed.from_.address.lower() if parsed.from_ else "")[:254]
-    customer = _customer(parsed)
+    customer = customers.get(sender)
+    if customer is not None and parsed.from_ and parsed.from_.name and customer.name != _clean(parsed.from_.name, 255):
+        customer.name = _clean(parsed.from_.name, 255)  # people fix their display names; keep the newest
+        customer.save(update_fields=["name", "updated_at"])
     match = find_request(parsed, sender)
     auto_kind = parsed.auto_submitted.kind if parsed.auto_submitted else ""
     if match is None:
@@ -135,36 +201,40 @@ def _write(intake: Intake, parsed: ParsedMessage, fp: str) -> Applied:
         defects=[_clean(d, 500) for d in parsed.defects[:100]],
         raw_id=intake.raw_id,
     )
-    stored = blobs.put_many([a.data for a in parsed.attachments], [a.sha256 for a in parsed.attachments])
-    Attachment.objects.bulk_create(
-        [
-            Attachment(
-                message=message,
-                blob=blob,
-                position=i,
-                filename=_clean(a.filename, 255),
-                content_type=_clean(a.content_type, 255),
-                size=a.size,
-                content_id=_clean(a.content_id or "", 998),
-                inline=a.inline,
-            )
-            for i, (a, blob) in enumerate(zip(parsed.attachments, stored, strict=True))
-        ]
-    )
-    _finish(intake, Intake.Status.PROCESSED, message)
-    return Applied(intake.pk, outcome, request.pk, rule)
+    if parsed.attachments:
+        Attachment.objects.bulk_create(
+            [
+                Attachment(
+                    message=message,
+                    blob_id=a.sha256,
+                    position=i,
+                    filename=_clean(a.filename, 255),
+                    content_type=_clean(a.content_type, 255),
+                    size=a.size,
+                    content_id=_clean(a.content_id or "", 998),
+                    inline=a.inline,
+                )
+                for i, a in enumerate(parsed.attachments)
+            ]
+        )
+    return Applied(intake.pk, outcome, request.pk, rule), message
 
 
-def _customer(parsed: ParsedMessage) -> Customer | None:
-    if not parsed.from_ or not parsed.from_.address:
-        return None
-    address = parsed.from_.address.lower()[:254]
-    name = _clean(parsed.from_.name, 255)
-    customer, created = Customer.objects.get_or_create(address=address, defaults={"name": name})
-    if not created and name and customer.name != name:
-        customer.name = name  # people fix their display names; keep the newest
-        customer.save(update_fields=["name", "updated_at"])
-    return customer
+def _customers(messages: list[ParsedMessage]) -> dict[str, Customer]:
+    """The customers (by lower-case address) of a batch's senders, created where new."""
+    names = {}
+    for parsed in messages:
+        if parsed.from_ and parsed.from_.address:
+            names.setdefault(parsed.from_.address.lower()[:254], _clean(parsed.from_.name, 255))
+    if not names:
+        return {}
+    found = {c.address: c for c in Customer.objects.filter(address__in=names)}
+    missing = [Customer(address=a, name=n) for a, n in names.items() if a not in found]
+    if missing:
+        # ignore_conflicts: another worker may add the same customer meanwhile.
+        Customer.objects.bulk_create(missing, ignore_conflicts=True)
+        found.update({c.address: c for c in Customer.objects.filter(address__in=[c.address for c in missing])})
+    return found
 
 
 def _new_request(mailbox: Mailbox, parsed: ParsedMessage, customer: Customer | None, auto_kind: str) -> Request:
@@ -175,10 +245,6 @@ def _new_request(mailbox: Mailbox, parsed: ParsedMessage, customer: Customer | N
         assignee=mailbox.assign_to,
         auto_submitted=auto_kind,
     )
-    detail = f"from mailbox {mailbox.name}"
-    if mailbox.assign_to_id:
-        detail += f", assigned to {mailbox.assign_to.get_username()} by the mailbox's routing"
-    RequestEvent.objects.create(request=request, kind="created", detail=detail[:500])
     return request
 
 
