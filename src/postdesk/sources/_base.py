@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import socket
 import ssl
 from collections.abc import Iterator
@@ -10,8 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-CONNECT_TIMEOUT = 15.0  # seconds to establish TCP and TLS
-COMMAND_TIMEOUT = 60.0  # seconds for any one server answer
+# POSTDESK_NETWORK_TIMEOUT caps both (seconds): a server that accepts the
+# connection and then says nothing must not hold its mailbox (or a test) for long.
+_CAP = float(os.environ.get("POSTDESK_NETWORK_TIMEOUT") or 0) or None
+CONNECT_TIMEOUT = min(15.0, _CAP or 15.0)  # seconds to establish TCP and TLS
+COMMAND_TIMEOUT = min(60.0, _CAP or 60.0)  # seconds for any one server answer
 
 
 @dataclass(frozen=True, slots=True)
