@@ -71,15 +71,13 @@ def fetch_mailbox(mailbox: Mailbox, progress: Progress | None = None, process_no
     report = MailboxReport(mailbox.name)
     Mailbox.objects.filter(pk=mailbox.pk).update(last_attempt_at=timezone.now())
     source = None
+    processor = process.Processor(mailbox.pk) if process_now else None
     try:
         source = open_source(mailbox)
-        _run(mailbox, source, report, progress, process_now)
+        _run(mailbox, source, report, progress, processor)
         acked = source.close()
         source = None
         intake.mark_acknowledged(mailbox, acked)
-        if process_now:
-            for outcome in process.iter_process(mailbox.pk):
-                report.count(outcome)
     except crashpoints.CrashInjected:
         raise
     except Exception as exc:  # one bad mailbox must never stop the others
@@ -90,11 +88,15 @@ def fetch_mailbox(mailbox: Mailbox, progress: Progress | None = None, process_no
     finally:
         if source is not None:
             _close_quietly(source)
+    if processor is not None:
+        # What was stored is processed even when the source failed half-way.
+        for outcome in processor.drain():
+            report.count(outcome)
     _record_health(mailbox, report)
     return report
 
 
-def _run(mailbox: Mailbox, source, report: MailboxReport, progress: Progress | None, process_now: bool) -> None:
+def _run(mailbox: Mailbox, source, report: MailboxReport, progress: Progress | None, processor) -> None:
     listing = source.list()
     report.listed = len(listing)
     known = intake.known_keys(mailbox, [item.key for item in listing])
@@ -112,8 +114,8 @@ def _run(mailbox: Mailbox, source, report: MailboxReport, progress: Progress | N
         intake.mark_acknowledged(mailbox, acked)
         report.fetched += len(taken.stored) + len(taken.oversized)
         report.quarantined += len(taken.oversized)
-        if process_now:
-            for outcome in process.iter_process(mailbox.pk):
+        if processor is not None:
+            for outcome in processor.step():  # applies the previous batch while this one parses
                 report.count(outcome)
         done += len(batch)
         if progress:

@@ -163,14 +163,51 @@ def process_pending(mailbox_id: int | None = None, on_outcome: Callable[[Outcome
     return outcomes
 
 
+class Processor:
+    """claim -> parse -> apply, one batch ahead: while the parser pool works on the
+    batch just claimed, this process applies the one before (and the pipeline
+    fetches the next), so both cores stay busy."""
+
+    def __init__(self, mailbox_id: int | None = None, ids: list[int] | None = None):
+        self.mailbox_id, self.ids = mailbox_id, ids
+        self._inflight: tuple[list[tuple[int, int]], list] | None = None
+
+    def step(self) -> list[Outcome]:
+        """Claim and start parsing what is pending now; apply the batch started before."""
+        previous = self._inflight
+        claimed = claim(self.mailbox_id, ids=self.ids)
+        self._inflight = (claimed, parallel.start(claimed)) if claimed else None
+        if previous is None:
+            return []
+        try:
+            return list(_process_batch(previous[0], parallel.results(previous[1])))
+        except BaseException:
+            self.abandon()
+            raise
+
+    def drain(self) -> Iterator[Outcome]:
+        while True:
+            outcomes = self.step()
+            yield from outcomes
+            if self._inflight is None and not outcomes:
+                return
+
+    def abandon(self) -> None:
+        """Give back the claim in flight (the pass is ending early): free at once, not in LEASE."""
+        if self._inflight is not None:
+            ids = [intake_id for intake_id, _ in self._inflight[0]]
+            Intake.objects.filter(pk__in=ids, status=Intake.Status.PENDING, lease_owner=lease_owner()).update(
+                attempts=F("attempts") - 1, lease_until=None, lease_owner=""
+            )
+            self._inflight = None
+
+
 def iter_process(mailbox_id: int | None = None, ids: list[int] | None = None) -> Iterator[Outcome]:
-    claimed = claim(mailbox_id, ids=ids)
-    parsing = parallel.start(claimed)
-    while claimed:
-        upcoming = claim(mailbox_id, ids=ids)
-        upcoming_parsing = parallel.start(upcoming)
-        yield from _process_batch(claimed, parallel.results(parsing))
-        claimed, parsing = upcoming, upcoming_parsing
+    processor = Processor(mailbox_id, ids)
+    try:
+        yield from processor.drain()
+    finally:
+        processor.abandon()
 
 
 def _process_batch(claimed: list[tuple[int, int]], parsed_results: Iterator) -> Iterator[Outcome]:

@@ -1,7 +1,8 @@
 """Content-addressed blobs: raw messages and attachments, each stored once by sha256.
 
 Two places the bytes can live (POSTDESK_BLOB_STORE):
-  fs  files under DATA_DIR/blobs/ab/cd/<sha256> (default with SQLite)
+  fs  files under DATA_DIR/blobs/ab/<sha256> (default with SQLite; one level of
+      256 directories, as git does: fewer directories to create and sync)
   db  the Blob row's `data` column (default with PostgreSQL, so that workers and
       web servers on several hosts need no shared file system)
 
@@ -36,7 +37,7 @@ def blob_dir() -> Path:
 
 
 def path_for(sha256: str) -> Path:
-    return blob_dir() / sha256[:2] / sha256[2:4] / sha256
+    return blob_dir() / sha256[:2] / sha256
 
 
 def write_file(data: bytes, sha256: str | None = None) -> str:
@@ -60,7 +61,7 @@ def write_files(items: list[tuple[str, bytes]]) -> None:
         if sha256 in seen or (target.exists() and target.stat().st_size == len(data)):
             continue
         seen.add(sha256)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        _ensure_dir(target.parent)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -76,6 +77,15 @@ def write_files(items: list[tuple[str, bytes]]) -> None:
             _unlink_quietly(tmp)
         raise
     _sync(pending[0][1].parent, [], directories={target.parent for _, target in pending})
+
+
+_MADE_DIRS: set[Path] = set()
+
+
+def _ensure_dir(path: Path) -> None:
+    if path not in _MADE_DIRS:
+        path.mkdir(parents=True, exist_ok=True)
+        _MADE_DIRS.add(path)
 
 
 def put(data: bytes, sha256: str | None = None) -> Blob:
