@@ -5,7 +5,7 @@
     intake.take(batch)                 COMMIT raw bytes + intake rows
     source.acknowledge(batch)          only now: keep / seen / move / delete
     intake.mark_acknowledged(...)      remember that the source let go
-    process.process_pending(mailbox)   parse, thread, route, apply (one transaction each)
+    process.Processor(mailbox).step()  parse, thread, route, apply (one transaction a batch)
 
 A crash between any two lines loses nothing (the source still has what we
 have not committed) and duplicates nothing (intake rows are unique on the

@@ -17,7 +17,7 @@ import os
 import socket
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -27,9 +27,9 @@ from django.utils import timezone
 
 from postdesk import crashpoints
 from postdesk.mail import ParsedMessage, parse
-from postdesk.process import parallel
 from postdesk.models import Intake
-from postdesk.process.apply import Applied, apply, apply_batch
+from postdesk.process import parallel
+from postdesk.process.apply import Applied, apply_batch, apply_message
 from postdesk.store import blobs
 
 log = logging.getLogger("postdesk.process")
@@ -123,7 +123,7 @@ def process_one(
     for delay in RETRY_DELAYS[:MAX_TRIES]:
         time.sleep(delay)
         try:
-            return apply(intake_id, lease, parsed)
+            return apply_message(intake_id, lease, parsed)
         except crashpoints.CrashInjected:
             raise
         except Exception as exc:  # a bug or a passing database problem: try again, then quarantine
@@ -151,16 +151,6 @@ def quarantine(intake_id: int, reason: str) -> Quarantined:
         )
     log.error("intake %s quarantined: %s", intake_id, reason)
     return Quarantined(intake_id, reason)
-
-
-def process_pending(mailbox_id: int | None = None, on_outcome: Callable[[Outcome], None] | None = None) -> list[Outcome]:
-    """Process every claimable pending row (of one mailbox, or all)."""
-    outcomes: list[Outcome] = []
-    for outcome in iter_process(mailbox_id):
-        outcomes.append(outcome)
-        if on_outcome:
-            on_outcome(outcome)
-    return outcomes
 
 
 class Processor:

@@ -42,7 +42,7 @@ def fingerprint(parsed: ParsedMessage) -> str:
     return h.hexdigest()
 
 
-def apply(intake_id: int, lease: int, parsed: ParsedMessage) -> Applied:
+def apply_message(intake_id: int, lease: int, parsed: ParsedMessage) -> Applied:
     """Write what `parsed` means.  `lease` is the attempts count this worker claimed
     the row with: if another worker has claimed it since, we must not commit."""
     fp = fingerprint(parsed)
@@ -63,7 +63,7 @@ def apply(intake_id: int, lease: int, parsed: ParsedMessage) -> Applied:
 
 
 def apply_batch(items: list[tuple[int, int, ParsedMessage]], raise_errors: bool = False) -> list[Applied | Exception]:
-    """apply() for a batch in one transaction, a savepoint per message: one commit
+    """apply_message() for a batch in one transaction, a savepoint per message: one commit
     (and one file-system sync) for the batch instead of one per message, and the
     lookups every message needs done once for all.  A message that fails is
     rolled back alone; its exception is its result."""
