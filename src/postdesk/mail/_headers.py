@@ -91,6 +91,12 @@ class HeaderReader:
         if parsed.tzinfo is None:
             # "-0000" means "no zone known"; UTC is the honest reading.
             parsed = parsed.replace(tzinfo=timezone.utc)
+        try:
+            # Year 9999 in a zone west of UTC is year 10000 in UTC: no database stores that.
+            parsed.astimezone(timezone.utc)
+        except OverflowError:
+            self._defects.append(f"{name}: {value[:60]!r} is out of range")
+            return None
         return parsed
 
     def _all_text(self, name: str) -> list[str]:

@@ -104,7 +104,7 @@ class _Batch:
         self.fingerprints = [fingerprint(parsed) for _, _, parsed in items]
         self.intakes = {
             i.pk: i
-            for i in Intake.objects.select_for_update().select_related("mailbox", "mailbox__assign_to").filter(pk__in=ids)
+            for i in Intake.objects.select_for_update(of=("self",)).select_related("mailbox", "mailbox__assign_to").filter(pk__in=ids)
         }
         self.known = {
             fp: (pk, request_id)

@@ -39,6 +39,7 @@ class Command(PostdeskCommand):
         show.add_argument("--json", action="store_true")
         remove = sub.add_parser("remove", help="disconnect a mailbox (its requests stay)")
         remove.add_argument("name")
+        remove.add_argument("--json", action="store_true")
         test = sub.add_parser("test", help="connect, log in, open the folder, count the messages")
         test.add_argument("name")
         test.add_argument("--json", action="store_true")
@@ -60,6 +61,7 @@ class Command(PostdeskCommand):
         p.add_argument("--path", help="Maildir directory")
         p.add_argument("--poll-interval", type=int, metavar="SECONDS")
         p.add_argument("--size-limit", type=float, metavar="MB", help=f"default {DEFAULT_SIZE_LIMIT // 1048576}")
+        p.add_argument("--json", action="store_true", help="print the mailbox as JSON")
 
     def handle(self, *args, **options):
         return getattr(self, "_" + options["action"])(options)
@@ -75,8 +77,7 @@ class Command(PostdeskCommand):
         self._apply(mailbox, options)
         self._validate(mailbox)
         mailbox.save()
-        self.stdout.write(f"added mailbox {mailbox.name} ({describe(mailbox)})")
-        self._warn(mailbox)
+        self._done(mailbox, f"added mailbox {mailbox.name} ({describe(mailbox)})", options)
 
     def _edit(self, options):
         mailbox = self._get(options["name"])
@@ -95,8 +96,7 @@ class Command(PostdeskCommand):
         self._apply(mailbox, options)
         self._validate(mailbox)
         mailbox.save()
-        self.stdout.write(f"changed mailbox {mailbox.name} ({describe(mailbox)})")
-        self._warn(mailbox)
+        self._done(mailbox, f"changed mailbox {mailbox.name} ({describe(mailbox)})", options)
 
     def _list(self, options):
         rows = [as_dict(m) for m in Mailbox.objects.select_related("assign_to")]
@@ -126,9 +126,13 @@ class Command(PostdeskCommand):
             # Its intake history is what makes re-adding it safe: keep the row, disable it.
             mailbox.enabled = False
             mailbox.save(update_fields=["enabled"])
+            if options["json"]:
+                return self.emit_json({"name": mailbox.name, "removed": False, "disabled": True})
             self.stdout.write(f"disabled mailbox {mailbox.name} (kept: it has imported mail; its requests stay)")
             return
         mailbox.delete()
+        if options["json"]:
+            return self.emit_json({"name": mailbox.name, "removed": True, "disabled": False})
         self.stdout.write(f"removed mailbox {mailbox.name}")
 
     def _test(self, options):
@@ -195,6 +199,13 @@ class Command(PostdeskCommand):
         if mailbox.after_import not in POLICIES[mailbox.protocol]:
             allowed = ", ".join(sorted(POLICIES[mailbox.protocol]))
             raise self.fail(f"--after {mailbox.after_import} is not possible with {mailbox.protocol} (use {allowed})", USAGE)
+
+    def _done(self, mailbox: Mailbox, message: str, options) -> None:
+        if options.get("json"):
+            self.emit_json(as_dict(Mailbox.objects.select_related("assign_to").get(pk=mailbox.pk)))
+        else:
+            self.stdout.write(message)
+        self._warn(mailbox)
 
     def _warn(self, mailbox: Mailbox) -> None:
         for warning in warnings(mailbox):

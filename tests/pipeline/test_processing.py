@@ -1,0 +1,648 @@
+"""The intake pipeline end to end, on Maildir mailboxes (real directories, no server).
+
+Two ways of running Postdesk here:
+  in-process   pytest-django's database (`desk` fixture), `call_command` and the ORM:
+               routing, threading, duplicates, after-import policies, export --since
+  subprocess   `python -m postdesk` against an isolated installation (`installation`):
+               the CLI's output and exit status, quarantine, reprocess, crash injection
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import call_command
+
+from postdesk.models import Intake, Message, Request
+from tests.support.installation import Installation
+from tests.support.mail import make_bounce, make_message, maildir_deliver, maildir_files, new_message_id
+
+ALICE = "Alice Customer <alice@customer.example>"
+CAROL = "Carol Colleague <carol@customer.example>"  # same domain as Alice
+MALLORY = "Mallory Stranger <mallory@elsewhere.example>"  # never took part
+
+SUMMARY_KEYS = {"number", "subject", "status", "assignee", "mailbox", "customer", "message_count", "created"}
+MESSAGE_KEYS = {"message_id", "from", "date", "subject", "text", "auto_submitted", "attachments"}
+ATTACHMENT_KEYS = {"filename", "content_type", "size", "sha256", "inline"}
+QUARANTINE_KEYS = {"id", "mailbox", "source_key", "size", "fetched", "reason"}
+MAILBOX_KEYS = {"name", "protocol", "host", "port", "security", "username", "password", "folder", "path", "after",
+                "assign", "enabled"}
+
+
+# =========================================================================== in-process
+
+
+class Desk:
+    """Maildir mailboxes under a tmp dir, driven through the management commands in-process."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def mailbox(self, name: str, *options: str, after: str = "keep") -> Path:
+        path = self.root / "maildirs" / name
+        for sub in ("cur", "new", "tmp"):
+            (path / sub).mkdir(parents=True, exist_ok=True)
+        call_command("mailbox", "add", name, "--protocol", "maildir", "--path", str(path), "--after", after, *options,
+                     stdout=io.StringIO(), stderr=io.StringIO())
+        return path
+
+    def fetch(self, *names: str) -> list[dict]:
+        out = io.StringIO()
+        call_command("fetch", *[arg for name in names for arg in ("--mailbox", name)], "--json", stdout=out)
+        reports = json.loads(out.getvalue())
+        for report in reports:
+            assert report["error"] is None, report
+        return reports
+
+    def receive(self, name: str, raw: bytes) -> dict:
+        """Deliver one message into mailbox `name` and fetch that mailbox."""
+        maildir_deliver(self.root / "maildirs" / name, raw)
+        (report,) = self.fetch(name)
+        return report
+
+
+@pytest.fixture
+def desk(transactional_db, settings, tmp_path) -> Desk:
+    # The processing transaction must really commit (transactional_db), and the
+    # blob store must live in this test's tmp dir, not the checkout.
+    settings.DATA_DIR = tmp_path / "data"
+    return Desk(tmp_path)
+
+
+@pytest.fixture
+def phil(transactional_db) -> User:
+    return User.objects.create_user("phil", "phil@desk.example", is_staff=True)
+
+
+def request_of(message_id: str) -> Request:
+    return Message.objects.get(message_id=message_id.strip("<>")).request
+
+
+def opened(desk: Desk, mailbox: str = "support", sender: str = ALICE, subject: str = "Printer on fire") -> tuple[Request, str]:
+    """A first message that opens a request; returns (request, its Message-ID)."""
+    mid = new_message_id()
+    desk.receive(mailbox, make_message(subject=subject, sender=sender, message_id=mid))
+    return request_of(mid), mid
+
+
+# --------------------------------------------------------------------------- routing
+
+
+def test_mailbox_without_assign_puts_new_requests_in_the_general_queue(desk):
+    desk.mailbox("support")
+    request, _ = opened(desk)
+    assert request.assignee is None
+    assert request.mailbox.name == "support"
+    assert request.customer.address == "alice@customer.example"
+
+
+def test_mailbox_with_assign_gives_new_requests_to_that_user(desk, phil):
+    desk.mailbox("sales", "--assign", "phil")
+    request, _ = opened(desk, "sales")
+    assert request.assignee == phil
+
+
+def test_follow_up_through_another_mailbox_keeps_the_assignee(desk, phil):
+    desk.mailbox("sales", "--assign", "phil")
+    desk.mailbox("support")
+    assigned, assigned_mid = opened(desk, "sales", subject="Quote please")
+    general, general_mid = opened(desk, "support", subject="Broken login")
+
+    desk.receive("support", make_message(subject="Re: Quote please", in_reply_to=assigned_mid))
+    desk.receive("sales", make_message(subject="Re: Broken login", in_reply_to=general_mid))
+
+    assigned.refresh_from_db()
+    general.refresh_from_db()
+    assert assigned.messages.count() == 2 and assigned.assignee == phil
+    assert general.messages.count() == 2 and general.assignee is None
+
+
+def test_customer_reply_to_a_closed_request_reopens_it(desk):
+    desk.mailbox("support")
+    request, mid = opened(desk)
+    Request.objects.filter(pk=request.pk).update(status=Request.Status.CLOSED)
+
+    desk.receive("support", make_message(subject="Re: Printer on fire", in_reply_to=mid, body="It is on fire again.\n"))
+
+    request.refresh_from_db()
+    assert request.status == Request.Status.OPEN
+    assert request.messages.count() == 2
+    assert request.events.filter(kind="reopened").exists()
+
+
+# --------------------------------------------------------------------------- threading
+
+
+def test_reply_threads_by_references(desk):
+    desk.mailbox("support")
+    request, mid = opened(desk)
+    reply = make_message(subject="a different subject", references=[new_message_id(), f"<{mid.strip('<>')}>"])
+    report = desk.receive("support", reply)
+    assert report["threaded"] == 1 and report["created"] == 0
+    assert request.messages.count() == 2
+
+
+def test_reply_threads_by_in_reply_to(desk):
+    desk.mailbox("support")
+    request, mid = opened(desk)
+    report = desk.receive("support", make_message(subject="unrelated words", in_reply_to=mid))
+    assert report["threaded"] == 1
+    assert request.messages.count() == 2
+
+
+@pytest.mark.parametrize("prefix", ["Re:", "RE:", "AW:", "SV:", "VS:", "Fwd:", "TR:", "Antw:"])
+def test_subject_tag_behind_a_reply_prefix_threads(desk, prefix):
+    desk.mailbox("support")
+    request, _ = opened(desk)
+    report = desk.receive("support", make_message(subject=f"{prefix} [PD-{request.pk}] Printer on fire"))
+    assert report["threaded"] == 1, report
+    assert request.messages.count() == 2
+
+
+@pytest.mark.parametrize("tag", ["[#{n}]", "[XX-{n}]"])
+def test_another_systems_tag_never_matches(desk, tag):
+    desk.mailbox("support")
+    request, _ = opened(desk)
+    subject = f"Re: {tag.format(n=request.pk)} Printer on fire"
+    report = desk.receive("support", make_message(subject=subject))
+    assert report["created"] == 1 and report["threaded"] == 0
+    assert request.messages.count() == 1
+
+
+def test_subject_tag_from_a_stranger_opens_a_new_request(desk):
+    desk.mailbox("support")
+    request, _ = opened(desk)
+    report = desk.receive("support", make_message(subject=f"Re: [PD-{request.pk}] Printer on fire", sender=MALLORY))
+    assert report["created"] == 1
+    assert request.messages.count() == 1
+
+
+def test_subject_tag_from_the_customers_domain_joins(desk):
+    desk.mailbox("support")
+    request, _ = opened(desk)
+    report = desk.receive("support", make_message(subject=f"Re: [PD-{request.pk}] Printer on fire", sender=CAROL))
+    assert report["threaded"] == 1
+    assert request.messages.count() == 2
+
+
+def test_bounce_joins_the_request_of_the_message_it_reports_and_is_flagged(desk):
+    desk.mailbox("support")
+    original = make_message(subject="Printer on fire", message_id=new_message_id())
+    desk.receive("support", original)
+    request = Request.objects.get()
+
+    report = desk.receive("support", make_bounce(original))
+
+    assert report["threaded"] == 1, report
+    bounce = request.messages.order_by("id").last()
+    assert bounce.auto_submitted == "bounce"
+    assert bounce.sender_address == "mailer-daemon@mx.customer.example"
+
+
+def test_out_of_office_reply_joins_quietly_and_is_flagged(desk):
+    desk.mailbox("support")
+    request, mid = opened(desk)
+    Request.objects.filter(pk=request.pk).update(status=Request.Status.CLOSED)
+
+    ooo = make_message(subject="Out of office: Printer on fire", in_reply_to=mid,
+                       headers={"Auto-Submitted": "auto-replied"}, body="I am away until Monday.\n")
+    report = desk.receive("support", ooo)
+
+    assert report["threaded"] == 1
+    request.refresh_from_db()
+    assert request.status == Request.Status.CLOSED, "an auto-reply must not reopen a request"
+    assert request.auto_submitted == ""
+    assert request.messages.order_by("id").last().auto_submitted == "auto-replied"
+
+
+def test_auto_reply_that_matches_nothing_opens_a_flagged_request(desk):
+    desk.mailbox("support")
+    desk.receive("support", make_message(subject="Automatic reply: hello", in_reply_to=new_message_id(),
+                                         headers={"Auto-Submitted": "auto-replied"}))
+    request = Request.objects.get()
+    assert request.auto_submitted == "auto-replied"
+    assert request.messages.get().auto_submitted == "auto-replied"
+
+
+# --------------------------------------------------------------------------- exactly once
+
+
+def test_same_message_through_two_mailboxes_makes_one_request_with_one_message(desk):
+    sales, support = desk.mailbox("sales"), desk.mailbox("support")
+    raw = make_message(subject="Order 1234", to="sales@desk.example", cc="support@desk.example")
+    maildir_deliver(sales, b"Delivered-To: sales@desk.example\r\n" + raw)
+    maildir_deliver(support, b"Delivered-To: support@desk.example\r\n" + raw)
+
+    desk.fetch()
+
+    request = Request.objects.get()
+    assert request.messages.count() == 1
+    assert sorted(Intake.objects.values_list("status", flat=True)) == ["duplicate", "processed"]
+
+
+def test_two_different_messages_sharing_a_message_id_make_two_requests(desk):
+    desk.mailbox("support")
+    mid = new_message_id()
+    desk.receive("support", make_message(subject="First", sender=ALICE, message_id=mid, body="one\n"))
+    desk.receive("support", make_message(subject="Second", sender=MALLORY, message_id=mid, body="two\n"))
+    assert Request.objects.count() == 2
+    assert Message.objects.filter(message_id=mid.strip("<>")).count() == 2
+
+
+def test_fetching_twice_imports_nothing_new(desk):
+    inbox = desk.mailbox("support", after="keep")
+    for i in range(3):
+        maildir_deliver(inbox, make_message(subject=f"Question {i}"))
+    (first,) = desk.fetch()
+    (second,) = desk.fetch()
+    assert (first["fetched"], first["created"]) == (3, 3)
+    assert (second["listed"], second["fetched"], second["created"], second["duplicates"]) == (3, 0, 0, 0)
+    assert Request.objects.count() == 3 and Message.objects.count() == 3
+
+
+# --------------------------------------------------------------------------- after-import policies
+
+
+@pytest.mark.parametrize("after", ["keep", "seen", "move:Done", "delete"])
+def test_after_import_policy_leaves_the_maildir_files_where_they_belong(desk, after):
+    inbox = desk.mailbox("support", after=after)
+    names = sorted(maildir_deliver(inbox, make_message(subject=f"Question {i}")) for i in range(2))
+
+    desk.fetch()
+    (again,) = desk.fetch()
+
+    files = maildir_files(inbox)
+    done = maildir_files(inbox / ".Done")
+    if after == "keep":
+        assert files["new"] == names and files["cur"] == []
+    elif after == "seen":
+        assert files["new"] == [] and files["cur"] == [f"{n}:2,S" for n in names]
+    elif after == "move:Done":
+        assert files["new"] == [] and files["cur"] == []
+        assert done["cur"] == [f"{n}:2,S" for n in names]
+    else:
+        assert files == {"new": [], "cur": [], "tmp": []}
+    if after != "move:Done":
+        assert not (inbox / ".Done").exists()
+    assert Request.objects.count() == 2
+    assert again["created"] == 0 and again["fetched"] == 0
+
+
+# --------------------------------------------------------------------------- export --since
+
+
+def test_export_since_selects_requests_by_their_last_activity(desk):
+    desk.mailbox("support")
+    old, _ = opened(desk, subject="Old question")
+    new, _ = opened(desk, subject="New question")
+    Request.objects.filter(pk=old.pk).update(updated_at=datetime(2020, 3, 1, tzinfo=timezone.utc))
+
+    def export(*args) -> list[dict]:
+        out = io.StringIO()
+        call_command("export", *args, stdout=out)
+        return [json.loads(line) for line in out.getvalue().splitlines()]
+
+    assert [r["number"] for r in export()] == [old.pk, new.pk]
+    assert [r["number"] for r in export("--since", "2024-01-01")] == [new.pk]
+    assert [r["number"] for r in export("--since", "2020-02-29T00:00:00+00:00")] == [old.pk, new.pk]
+    tomorrow = (datetime.now(timezone.utc) + timedelta(days=1)).date().isoformat()
+    assert export("--since", tomorrow) == []
+
+
+# =========================================================================== subprocess
+
+
+def add_maildir(inst: Installation, name: str, *options: str, after: str = "keep") -> Path:
+    path = inst.root / "maildirs" / name
+    for sub in ("cur", "new", "tmp"):
+        (path / sub).mkdir(parents=True, exist_ok=True)
+    inst.run("mailbox", "add", name, "--protocol", "maildir", "--path", path, "--after", after, *options)
+    return path
+
+
+def fetch(inst: Installation, *args: str, env: dict | None = None) -> list[dict]:
+    reports = json.loads(inst.run("fetch", *args, "--json", env=env).stdout)
+    for report in reports:
+        assert report["error"] is None, report
+    return reports
+
+
+def blob_path(inst: Installation, raw: bytes) -> Path:
+    """Where the file blob store keeps these bytes (found by name: the layout is its own business)."""
+    sha = hashlib.sha256(raw).hexdigest()
+    (path,) = (inst.data_dir / "blobs").rglob(sha)
+    return path
+
+
+# --------------------------------------------------------------------------- size limit, quarantine
+
+
+def test_size_limit_quarantines_a_big_message_keeping_its_bytes_and_reprocess_imports_it(installation):
+    inbox = add_maildir(installation, "support", "--size-limit", "0.001")  # about 1 KB
+    big = make_message(subject="Big scan", attachments=[("scan.bin", "application/octet-stream", bytes(range(256)) * 16)])
+    small = make_message(subject="Small question")
+    assert len(big) > int(0.001 * 1048576) > len(small)
+    maildir_deliver(inbox, big)
+    maildir_deliver(inbox, small)
+
+    (report,) = fetch(installation)
+
+    assert report["created"] == 1 and report["quarantined"] == 1
+    assert [r["subject"] for r in installation.requests()] == ["Small question"]
+    (held,) = installation.json("quarantine", "list")
+    assert set(held) >= QUARANTINE_KEYS
+    assert held["mailbox"] == "support" and held["size"] == len(big) and "size limit" in held["reason"]
+    shown = installation.run("quarantine", "show", held["id"], "--raw", binary=True)
+    assert shown.stdout == big
+
+    installation.run("reprocess", held["id"])
+
+    assert sorted(r["subject"] for r in installation.requests()) == ["Big scan", "Small question"]
+    assert installation.json("quarantine", "list") == []
+    (again,) = fetch(installation)
+    assert again["created"] == 0 and again["quarantined"] == 0
+
+
+def test_reprocess_all_imports_every_quarantined_message(installation):
+    inbox = add_maildir(installation, "support", "--size-limit", "0.001")
+    for i in range(2):
+        maildir_deliver(inbox, make_message(subject=f"Big {i}", body="x" * 2000 + "\n"))
+    (report,) = fetch(installation)
+    assert report["quarantined"] == 2 and installation.requests() == []
+
+    installation.run("reprocess", "--all")
+
+    assert sorted(r["subject"] for r in installation.requests()) == ["Big 0", "Big 1"]
+    assert installation.json("quarantine", "list") == []
+
+
+def test_message_that_fails_to_process_is_quarantined_while_the_rest_import(installation):
+    # A real failure: the raw bytes went missing from the blob store between intake
+    # and processing.  The intake rows are committed by a run that dies right after
+    # intake; the blob file of one message is then removed.
+    fs = {"POSTDESK_BLOB_STORE": "fs"}
+    inbox = add_maildir(installation, "support")
+    raws = [make_message(subject=f"Question {i}") for i in range(3)]
+    for raw in raws:
+        maildir_deliver(inbox, raw)
+    crashed = installation.run("fetch", env={**fs, "POSTDESK_CRASH_AT": "after-intake", "POSTDESK_CRASH_MODE": "exit"},
+                               check=False)
+    assert crashed.returncode != 0
+    lost = blob_path(installation, raws[1])
+    lost.unlink()
+
+    (report,) = fetch(installation, env=fs)
+
+    assert report["created"] == 2 and report["quarantined"] == 1
+    assert sorted(r["subject"] for r in installation.requests()) == ["Question 0", "Question 2"]
+    (held,) = installation.json("quarantine", "list", env=fs)
+    assert "missing" in held["reason"] or "No such file" in held["reason"], held
+
+    lost.write_bytes(raws[1])  # the store is repaired
+    installation.run("reprocess", held["id"], env=fs)
+
+    assert sorted(r["subject"] for r in installation.requests()) == ["Question 0", "Question 1", "Question 2"]
+    assert installation.json("quarantine", "list", env=fs) == []
+
+
+def test_message_dated_past_year_9999_in_utc_does_not_break_intake_or_export(installation):
+    # 9999-12-31 23:59:59 -1200 is 10000-01-01 in UTC: outside Python's datetime and
+    # PostgreSQL's readable range.  It must end up imported or quarantined, and
+    # must never make the listing or the export fail.
+    inbox = add_maildir(installation, "support")
+    maildir_deliver(inbox, make_message(subject="From the far future", date="Fri, 31 Dec 9999 23:59:59 -1200"))
+    maildir_deliver(inbox, make_message(subject="Ordinary"))
+
+    (report,) = fetch(installation)
+
+    assert report["created"] + report["quarantined"] == 2, report
+    requests = installation.requests()
+    assert "Ordinary" in [r["subject"] for r in requests]
+    for r in requests:
+        installation.run("requests", "show", r["number"], "--json")
+    lines = installation.run("export").stdout.splitlines()
+    assert len(lines) == len(requests)
+
+
+# --------------------------------------------------------------------------- crash injection
+
+CRASH_POINTS = ["after-intake", "after-acknowledge", "before-process", "inside-process"]
+
+
+@pytest.mark.parametrize("mode", ["exit", "raise"])
+@pytest.mark.parametrize("point", CRASH_POINTS)
+def test_crash_then_rerun_imports_every_message_exactly_once(installation, point, mode):
+    # Two mailboxes, one per policy (keep, move:Done): each gets its own crashing run,
+    # then one ordinary run must finish both.
+    inboxes = {after: add_maildir(installation, after.replace(":", "-"), after=after) for after in ("keep", "move:Done")}
+    subjects = {after: [f"{after} question {i}" for i in range(5)] for after in inboxes}
+    names = {after: sorted(maildir_deliver(inboxes[after], make_message(subject=s)) for s in subjects[after])
+             for after in inboxes}
+    # Processing points are reached once per message: crash on the third.
+    spec = f"{point}:3" if point in ("before-process", "inside-process") else point
+
+    for after in inboxes:
+        crashed = installation.run("fetch", "--mailbox", after.replace(":", "-"),
+                                   env={"POSTDESK_CRASH_AT": spec, "POSTDESK_CRASH_MODE": mode}, check=False)
+        assert crashed.returncode != 0, crashed.stdout + crashed.stderr
+        if mode == "exit":
+            assert crashed.returncode == 75
+
+    fetch(installation)
+
+    requests = installation.requests()
+    assert sorted(r["subject"] for r in requests) == sorted(subjects["keep"] + subjects["move:Done"])
+    assert all(r["message_count"] == 1 for r in requests)
+    keep, moved = maildir_files(inboxes["keep"]), maildir_files(inboxes["move:Done"])
+    assert keep["new"] == names["keep"] and keep["cur"] == []
+    assert moved["new"] == [] and moved["cur"] == []
+    assert maildir_files(inboxes["move:Done"] / ".Done")["cur"] == [f"{n}:2,S" for n in names["move:Done"]]
+
+
+# --------------------------------------------------------------------------- CLI: staff and mailboxes
+
+
+def one_line_error(proc, status: int = 2) -> str:
+    assert proc.returncode == status, (proc.returncode, proc.stdout, proc.stderr)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    return lines[0]
+
+
+def test_staff_add_reads_the_password_from_stdin(installation):
+    installation.run("staff", "add", "phil", "--email", "phil@desk.example", "--name", "Phil Jones", "--password-stdin",
+                     input="correct horse\n")
+    (row,) = installation.json("staff", "list")
+    assert row["username"] == "phil" and row["email"] == "phil@desk.example" and row["name"] == "Phil Jones"
+    check = installation.run("shell", "--no-imports", "-c", "from django.contrib.auth.models import User; "
+                             "u = User.objects.get(username='phil'); print('CHECK', u.check_password('correct horse'), u.is_staff)")
+    assert check.stdout.split()[-3:] == ["CHECK", "True", "True"]
+
+
+def test_mailbox_add_list_show_edit_remove(installation):
+    installation.run("staff", "add", "phil", "--email", "phil@desk.example")
+    path = add_maildir(installation, "support", "--address", "support@desk.example", after="seen")
+
+    (listed,) = installation.json("mailbox", "list")
+    shown = installation.json("mailbox", "show", "support")
+    assert set(shown) >= MAILBOX_KEYS and listed == shown
+    assert (shown["protocol"], shown["path"], shown["after"], shown["assign"]) == ("maildir", str(path), "seen", None)
+    assert shown["enabled"] is True
+
+    installation.run("mailbox", "edit", "support", "--after", "move:Done", "--assign", "phil")
+    shown = installation.json("mailbox", "show", "support")
+    assert (shown["after"], shown["assign"]) == ("move:Done", "phil")
+    installation.run("mailbox", "edit", "support", "--unassign")
+    assert installation.json("mailbox", "show", "support")["assign"] is None
+
+    installation.run("mailbox", "remove", "support")
+    assert installation.json("mailbox", "list") == []
+
+
+def test_mailbox_add_edit_remove_print_json_with_json(installation):
+    # The issue: every command prints JSON with --json.
+    path = installation.root / "maildirs" / "support"
+    added = installation.json("mailbox", "add", "support", "--protocol", "maildir", "--path", path, "--after", "keep")
+    assert set(added) >= MAILBOX_KEYS and added["name"] == "support" and added["after"] == "keep"
+    edited = installation.json("mailbox", "edit", "support", "--after", "seen")
+    assert set(edited) >= MAILBOX_KEYS and edited["after"] == "seen"
+    installation.json("mailbox", "remove", "support")
+    assert installation.json("mailbox", "list") == []
+
+
+def test_mailbox_with_imported_mail_is_disabled_not_removed(installation):
+    inbox = add_maildir(installation, "support")
+    maildir_deliver(inbox, make_message(subject="Hello"))
+    fetch(installation)
+
+    installation.run("mailbox", "remove", "support")
+
+    assert installation.json("mailbox", "show", "support")["enabled"] is False
+    assert len(installation.requests()) == 1
+
+
+def test_mailbox_password_is_never_printed(installation):
+    secret = "hunter2-very-secret"
+    added = installation.run("mailbox", "add", "office", "--protocol", "imap", "--host", "imap.desk.example",
+                             "--security", "tls", "--username", "desk", "--password-stdin", input=secret + "\n")
+    outputs = [added]
+    outputs.append(installation.run("mailbox", "show", "office", "--json"))
+    outputs.append(installation.run("mailbox", "show", "office"))
+    outputs.append(installation.run("mailbox", "list", "--json"))
+    outputs.append(installation.run("mailbox", "list"))
+    for proc in outputs:
+        assert secret not in proc.stdout and secret not in proc.stderr
+    assert json.loads(outputs[1].stdout)["password"] == "(set)"
+    assert json.loads(outputs[3].stdout)[0]["password"] == "(set)"
+    assert json.loads(outputs[1].stdout)["port"] == 993
+
+
+# --------------------------------------------------------------------------- CLI: requests, export
+
+
+PDF = b"%PDF-1.4\n" + bytes(range(256)) * 4
+
+
+@pytest.fixture(scope="module")
+def populated(tmp_path_factory):
+    """One installation shared by the read-only CLI tests: staff phil; mailbox sales
+    (assigned to phil) with two requests, support (general queue) with one."""
+    inst = Installation(tmp_path_factory.mktemp("populated"))
+    try:
+        inst.run("staff", "add", "phil", "--email", "phil@desk.example")
+        sales = add_maildir(inst, "sales", "--assign", "phil")
+        support = add_maildir(inst, "support")
+        maildir_deliver(sales, make_message(subject="Quote for 10 printers", attachments=[("quote.pdf", "application/pdf", PDF)]))
+        maildir_deliver(sales, make_message(subject="Quote for toner", sender=CAROL))
+        maildir_deliver(support, make_message(subject="Printer on fire", body="Smoke everywhere.\n"))
+        fetch(inst)
+        yield inst
+    finally:
+        inst.close()
+
+
+@pytest.mark.parametrize(
+    "filters, expected",
+    [
+        ((), {"Quote for 10 printers", "Quote for toner", "Printer on fire"}),
+        (("--queue", "general"), {"Printer on fire"}),
+        (("--queue", "all"), {"Quote for 10 printers", "Quote for toner", "Printer on fire"}),
+        (("--assignee", "phil"), {"Quote for 10 printers", "Quote for toner"}),
+        (("--mailbox", "support"), {"Printer on fire"}),
+        (("--mailbox", "sales"), {"Quote for 10 printers", "Quote for toner"}),
+    ],
+    ids=["all", "general", "queue-all", "assignee", "mailbox-support", "mailbox-sales"],
+)
+def test_requests_list_filters(populated, filters, expected):
+    assert {r["subject"] for r in populated.requests(*filters)} == expected
+
+
+def test_requests_list_json_has_the_documented_keys(populated):
+    rows = populated.requests()
+    assert len(rows) == 3
+    for row in rows:
+        assert set(row) >= SUMMARY_KEYS
+        assert row["message_count"] == 1 and row["status"] == "new"
+    by_subject = {r["subject"]: r for r in rows}
+    assert by_subject["Quote for toner"]["customer"] == "carol@customer.example"
+    assert by_subject["Quote for toner"]["assignee"] == "phil" and by_subject["Quote for toner"]["mailbox"] == "sales"
+    assert by_subject["Printer on fire"]["assignee"] is None
+    datetime.fromisoformat(by_subject["Printer on fire"]["created"])
+
+
+def test_requests_show_json_has_messages_and_attachments(populated):
+    number = next(r["number"] for r in populated.requests() if r["subject"] == "Quote for 10 printers")
+    shown = populated.json("requests", "show", number)
+    assert set(shown) >= SUMMARY_KEYS | {"messages"}
+    (message,) = shown["messages"]
+    assert set(message) >= MESSAGE_KEYS
+    assert message["from"]["address"] == "alice@customer.example"
+    assert message["subject"] == "Quote for 10 printers" and message["auto_submitted"] is None
+    (attachment,) = message["attachments"]
+    assert set(attachment) >= ATTACHMENT_KEYS
+    assert attachment == {**attachment, "filename": "quote.pdf", "content_type": "application/pdf", "size": len(PDF),
+                          "sha256": hashlib.sha256(PDF).hexdigest(), "inline": False}
+
+
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (("mailbox", "show", "nosuch"), "nosuch"),
+        (("mailbox", "edit", "nosuch", "--after", "keep"), "nosuch"),
+        (("mailbox", "remove", "nosuch"), "nosuch"),
+        (("fetch", "--mailbox", "nosuch"), "nosuch"),
+        (("mailbox", "add", "bad", "--protocol", "maildir", "--path", "/tmp/nowhere", "--after", "sideways"), "sideways"),
+        (("mailbox", "add", "pop", "--protocol", "pop3", "--host", "pop.desk.example", "--username", "desk",
+          "--password-env", "HOME", "--after", "move:Done"), "pop3"),
+    ],
+    ids=["show-missing", "edit-missing", "remove-missing", "fetch-missing", "bad-after", "pop3-move"],
+)
+def test_mailbox_errors_are_one_line_with_exit_status_2(populated, args, named):
+    line = one_line_error(populated.run(*args, check=False))
+    assert named in line
+    if args[:2] == ("mailbox", "add"):
+        assert [m["name"] for m in populated.json("mailbox", "list")] == ["sales", "support"]
+
+
+def test_requests_show_of_a_missing_number_is_a_one_line_error(populated):
+    line = one_line_error(populated.run("requests", "show", "999999", "--json", check=False))
+    assert "999999" in line
+
+
+def test_export_prints_one_json_object_per_request(populated):
+    lines = populated.run("export").stdout.splitlines()
+    exported = [json.loads(line) for line in lines]
+    assert sorted(r["number"] for r in exported) == sorted(r["number"] for r in populated.requests())
+    for request in exported:
+        assert set(request) >= SUMMARY_KEYS | {"messages"}
+        assert len(request["messages"]) == 1
+    assert populated.run("export", "--since", "2999-01-01").stdout == ""
+    assert len(populated.run("export", "--since", "2000-01-01").stdout.splitlines()) == 3
+    one_line_error(populated.run("export", "--since", "last tuesday", check=False))
