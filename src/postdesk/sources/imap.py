@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import timezone
 
@@ -133,7 +134,13 @@ def _text(exc: BaseException) -> str:
     text = exc.args[0] if exc.args else str(exc)
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
-    return " ".join(str(text).split())[:200]
+    text = _SERVER_TIMING.sub("", " ".join(str(text).split()))
+    return text[:200]
+
+
+# Dovecot appends its own timing, "(0.001 + 0.000 secs)": the same error should
+# read the same on every attempt.
+_SERVER_TIMING = re.compile(r"\s*\([0-9.]+ \+ [0-9.]+(?: \+ [0-9.]+)? secs\)\.?")
 
 
 def _logout_quietly(client: IMAPClient) -> None:

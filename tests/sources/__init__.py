@@ -1,0 +1,1 @@
+"""Mail sources against real servers: the private Dovecot of tests/servers."""
