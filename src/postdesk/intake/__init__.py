@@ -30,24 +30,44 @@ def take(mailbox: Mailbox, batch: list[Fetched]) -> TakeResult:
         return result
     with transaction.atomic():
         raw_blobs = blobs.put_many([item.raw for item in batch])
+        taken_before = set(known_keys(mailbox, [item.key for item in batch]))
+        rows = []
         for item, blob in zip(batch, raw_blobs, strict=True):
-            over = len(item.raw) > mailbox.size_limit
-            try:
-                with transaction.atomic():  # savepoint: a clash costs this row only
-                    Intake.objects.create(
-                        mailbox=mailbox,
-                        source_key=item.key,
-                        raw=blob,
-                        size=len(item.raw),
-                        server_date=item.server_date,
-                        status=Intake.Status.QUARANTINED if over else Intake.Status.PENDING,
-                        quarantine_reason=_size_reason(len(item.raw), mailbox.size_limit) if over else "",
-                    )
-            except IntegrityError:
+            if item.key in taken_before:
                 result.known.append(item.key)
                 continue
+            over = len(item.raw) > mailbox.size_limit
+            rows.append(_row(mailbox, item, blob, over))
             (result.oversized if over else result.stored).append(item.key)
+        try:
+            # One INSERT for the batch; a savepoint, so a clash can fall back to row by row.
+            with transaction.atomic():
+                Intake.objects.bulk_create(rows)
+        except IntegrityError:
+            # Another worker took some of these keys meanwhile: the unique key says which.
+            result.stored, result.oversized = [], []
+            for row in rows:
+                try:
+                    with transaction.atomic():
+                        row.pk = None
+                        row.save(force_insert=True)
+                except IntegrityError:
+                    result.known.append(row.source_key)
+                    continue
+                (result.oversized if row.status == Intake.Status.QUARANTINED else result.stored).append(row.source_key)
     return result
+
+
+def _row(mailbox: Mailbox, item: Fetched, blob, over: bool) -> Intake:
+    return Intake(
+        mailbox=mailbox,
+        source_key=item.key,
+        raw_id=blob.sha256,
+        size=len(item.raw),
+        server_date=item.server_date,
+        status=Intake.Status.QUARANTINED if over else Intake.Status.PENDING,
+        quarantine_reason=_size_reason(len(item.raw), mailbox.size_limit) if over else "",
+    )
 
 
 def mark_acknowledged(mailbox: Mailbox, keys: list[str]) -> None:

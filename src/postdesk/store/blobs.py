@@ -47,7 +47,7 @@ def write_file(data: bytes, sha256: str | None = None) -> str:
     return sha256
 
 
-def write_files(items: list[tuple[str, bytes]]) -> None:
+def write_files(items: list[tuple[str, bytes]], durable: bool = True) -> None:
     """Make many blobs durable at once: every file written under a temporary name,
     one file-system sync, then the renames, then one more sync for the names.
 
@@ -69,14 +69,16 @@ def write_files(items: list[tuple[str, bytes]]) -> None:
     if not pending:
         return
     try:
-        _sync(pending[0][1].parent, [tmp for tmp, _ in pending])
+        if durable:
+            _sync(pending[0][1].parent, [tmp for tmp, _ in pending])
         for tmp, target in pending:
             os.replace(tmp, target)
     except BaseException:
         for tmp, _ in pending:
             _unlink_quietly(tmp)
         raise
-    _sync(pending[0][1].parent, [], directories={target.parent for _, target in pending})
+    if durable:
+        _sync(pending[0][1].parent, [], directories={target.parent for _, target in pending})
 
 
 _MADE_DIRS: set[Path] = set()
@@ -96,12 +98,16 @@ def put(data: bytes, sha256: str | None = None) -> Blob:
     return put_many([data], [sha256] if sha256 else None)[0]
 
 
-def put_many(datas: list[bytes], sha256s: list[str] | None = None) -> list[Blob]:
-    """put() for a batch: one file-system sync for all of them."""
+def put_many(datas: list[bytes], sha256s: list[str] | None = None, durable: bool = True) -> list[Blob]:
+    """put() for a batch: one file-system sync for all of them.
+
+    durable=False is for derived bytes (attachments): they can always be made
+    again from the raw message, so they skip the sync and read_verified()
+    checks them instead."""
     sha256s = sha256s or [hashlib.sha256(d).hexdigest() for d in datas]
     store_in_db = backend() == "db"
     if not store_in_db:
-        write_files(list(zip(sha256s, datas, strict=True)))
+        write_files(list(zip(sha256s, datas, strict=True)), durable=durable)
     existing = set(Blob.objects.filter(pk__in=set(sha256s)).values_list("pk", flat=True))
     new = {}
     for sha256, data in zip(sha256s, datas, strict=True):
@@ -122,6 +128,16 @@ def read(blob: Blob | str) -> bytes:
         if row is None:
             raise FileNotFoundError(f"blob {sha256} is missing from the store") from None
         return bytes(row)
+
+
+def read_verified(sha256: str) -> bytes | None:
+    """The bytes if they hash to their name; None if missing or torn (a crash before
+    the operating system wrote an unsynced file)."""
+    try:
+        data = read(sha256)
+    except FileNotFoundError:
+        return None
+    return data if hashlib.sha256(data).hexdigest() == sha256 else None
 
 
 def _sync(anchor: Path, files: list[str], directories: set[Path] | None = None) -> None:
