@@ -54,9 +54,11 @@ def _database() -> dict:
     config = dj_database_url.parse(url, conn_max_age=60)
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # WAL lets the web UI read while the worker writes; a busy timeout makes
-        # a writer wait for the lock instead of failing at once.
+        # a writer wait for the lock instead of failing at once.  synchronous=FULL:
+        # a commit is on disk before we tell a mail server it may delete the
+        # message (NORMAL survives a crash of Postdesk, not of the machine).
         config["OPTIONS"] = {
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
             "timeout": 30,
             "transaction_mode": "IMMEDIATE",
         }

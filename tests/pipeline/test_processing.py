@@ -388,7 +388,9 @@ def test_message_that_fails_to_process_is_quarantined_while_the_rest_import(inst
     # intake; the blob file of one message is then removed.
     fs = {"POSTDESK_BLOB_STORE": "fs"}
     inbox = add_maildir(installation, "support")
-    raws = [make_message(subject=f"Question {i}") for i in range(3)]
+    # Over the inline limit (64 KB), so each raw message is a file of its own.
+    long_body = "A long question about the printer.\n" * 2500
+    raws = [make_message(subject=f"Question {i}", body=long_body) for i in range(3)]
     for raw in raws:
         maildir_deliver(inbox, raw)
     crashed = installation.run("fetch", env={**fs, "POSTDESK_CRASH_AT": "after-intake", "POSTDESK_CRASH_MODE": "exit"},
@@ -659,7 +661,7 @@ def test_torn_attachment_file_is_made_again_from_the_raw_message(desk):
     from postdesk.store import blobs
     from postdesk.store.attachments import read_attachment
 
-    payload = bytes(range(256)) * 40
+    payload = bytes(range(256)) * 400  # over INLINE_MAX: kept as a file
     desk.mailbox("support")
     desk.receive("support", make_message(subject="with a file", attachments=[("data.bin", "application/octet-stream", payload)]))
     attachment = Attachment.objects.get(filename="data.bin")

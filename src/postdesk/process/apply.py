@@ -95,7 +95,10 @@ def _attachments_durable(messages: list[ParsedMessage]) -> None:
     synced: they are derived from the raw message, which is; a file a crash left
     torn is re-made from it on first read (postdesk.store.attachments)."""
     if blobs.backend() == "fs":
-        blobs.write_files([(a.sha256, a.data) for parsed in messages for a in parsed.attachments], durable=False)
+        blobs.write_files(
+            [(a.sha256, a.data) for parsed in messages for a in parsed.attachments if a.size > blobs.INLINE_MAX],
+            durable=False,
+        )
 
 
 class _Batch:

@@ -1,16 +1,18 @@
 """Content-addressed blobs: raw messages and attachments, each stored once by sha256.
 
-Two places the bytes can live (POSTDESK_BLOB_STORE):
-  fs  files under DATA_DIR/blobs/ab/<sha256> (default with SQLite; one level of
-      256 directories, as git does: fewer directories to create and sync)
-  db  the Blob row's `data` column (default with PostgreSQL, so that workers and
-      web servers on several hosts need no shared file system)
+Where the bytes live:
+  - small blobs (up to INLINE_MAX, most raw messages: the median is ~20 KB) in
+    the Blob row's `data` column, always: a database is faster than a file
+    system for small blobs, and they commit with the transaction that uses them
+  - larger ones in files under DATA_DIR/blobs/ab/<sha256> (one level of 256
+    directories, as git does), or with POSTDESK_BLOB_STORE=db (the default on
+    PostgreSQL, so hosts sharing a database need no shared disk) in the row too
 
-Durability (fs): the bytes go to a temporary file in the target directory,
-fsync, rename into place, fsync the directory; only then does the caller
-commit the row that points at them.  A crash leaves at worst an unreferenced
-file (harmless; same name, same bytes, if it comes again), never a row that
-points at missing bytes.
+Durability of files: written under a temporary name, synced, renamed into
+place, synced again, all before the transaction that points at them commits.
+A crash leaves at worst an unreferenced file, never a row that points at
+missing bytes.  Attachment files may skip the sync (they can be re-made from
+the raw message; see store/attachments.py).
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from pathlib import Path
 from django.conf import settings
 
 from postdesk.models import Blob
+
+
+INLINE_MAX = 64 * 1024
 
 
 def backend() -> str:
@@ -105,14 +110,16 @@ def put_many(datas: list[bytes], sha256s: list[str] | None = None, durable: bool
     again from the raw message, so they skip the sync and read_verified()
     checks them instead."""
     sha256s = sha256s or [hashlib.sha256(d).hexdigest() for d in datas]
-    store_in_db = backend() == "db"
-    if not store_in_db:
-        write_files(list(zip(sha256s, datas, strict=True)), durable=durable)
+    all_in_db = backend() == "db"
+    files = [(sha, d) for sha, d in zip(sha256s, datas, strict=True) if not all_in_db and len(d) > INLINE_MAX]
+    if files:
+        write_files(files, durable=durable)
     existing = set(Blob.objects.filter(pk__in=set(sha256s)).values_list("pk", flat=True))
     new = {}
     for sha256, data in zip(sha256s, datas, strict=True):
         if sha256 not in existing and sha256 not in new:
-            new[sha256] = Blob(sha256=sha256, size=len(data), data=data if store_in_db else None)
+            inline = all_in_db or len(data) <= INLINE_MAX
+            new[sha256] = Blob(sha256=sha256, size=len(data), data=data if inline else None)
     if new:
         # Another worker may insert the same blob at the same moment: that is fine.
         Blob.objects.bulk_create(new.values(), ignore_conflicts=True)
@@ -121,13 +128,13 @@ def put_many(datas: list[bytes], sha256s: list[str] | None = None, durable: bool
 
 def read(blob: Blob | str) -> bytes:
     sha256 = blob if isinstance(blob, str) else blob.sha256
+    row = Blob.objects.filter(pk=sha256).values_list("data", flat=True).first()
+    if row is not None:
+        return bytes(row)
     try:
         return path_for(sha256).read_bytes()
     except FileNotFoundError:
-        row = Blob.objects.filter(pk=sha256).values_list("data", flat=True).first()
-        if row is None:
-            raise FileNotFoundError(f"blob {sha256} is missing from the store") from None
-        return bytes(row)
+        raise FileNotFoundError(f"blob {sha256} is missing from the store") from None
 
 
 def read_verified(sha256: str) -> bytes | None:
