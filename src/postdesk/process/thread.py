@@ -39,11 +39,11 @@ def by_reference(parsed: ParsedMessage, sender: str) -> ThreadMatch | None:
     candidates = [c[:998] for c in candidates if c and c != parsed.message_id][:50]
     if not candidates:
         return None
-    found = {m.message_id: m for m in Message.objects.filter(message_id__in=candidates).select_related("request").order_by("id")}
+    found = dict(Message.objects.filter(message_id__in=candidates).order_by("id").values_list("message_id", "request_id"))
     for candidate in candidates:
         if candidate in found:
             rule = "in-reply-to" if candidate == parsed.in_reply_to else "references"
-            return ThreadMatch(found[candidate].request, rule)
+            return ThreadMatch(Request.objects.get(pk=found[candidate]), rule)
     return None
 
 
