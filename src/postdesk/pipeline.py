@@ -59,6 +59,9 @@ class MailboxReport:
             elif outcome.outcome == "duplicate":
                 self.duplicates += 1
 
+    def outcome_line(self) -> str:
+        return f"created {self.created}, threaded {self.threaded}, duplicates {self.duplicates}, quarantined {self.quarantined}"
+
     def as_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if k != "created_numbers"}
 

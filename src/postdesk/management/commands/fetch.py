@@ -32,10 +32,7 @@ class Command(PostdeskCommand):
         if not reports:
             self.stdout.write("no enabled mailboxes; add one with `postdesk mailbox add`")
         for r in reports:
-            line = (
-                f"{r.mailbox}: fetched {r.fetched}, created {r.created}, threaded {r.threaded}, "
-                f"duplicates {r.duplicates}, quarantined {r.quarantined}"
-            )
+            line = f"{r.mailbox}: fetched {r.fetched}, {r.outcome_line()}"
             if r.error:
                 line += f"; ERROR ({r.error_kind}): {r.error}"
             self.stdout.write(line)

@@ -19,7 +19,4 @@ class Command(PostdeskCommand):
             report.count(outcome)
         if options["json"]:
             return self.emit_json(report.as_dict())
-        self.stdout.write(
-            f"processed: created {report.created}, threaded {report.threaded}, "
-            f"duplicates {report.duplicates}, quarantined {report.quarantined}"
-        )
+        self.stdout.write(f"processed: {report.outcome_line()}")

@@ -32,7 +32,4 @@ class Command(PostdeskCommand):
             report.count(outcome)
         if options["json"]:
             return self.emit_json(report.as_dict())
-        self.stdout.write(
-            f"re-ran {len(ids)}: created {report.created}, threaded {report.threaded}, "
-            f"duplicates {report.duplicates}, quarantined again {report.quarantined}"
-        )
+        self.stdout.write(f"re-ran {len(ids)}: {report.outcome_line()}")
