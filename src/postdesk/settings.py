@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "postdesk",
+    "postdesk.web",
 ]
 
 MIDDLEWARE = [
@@ -88,6 +89,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "postdesk.web.middleware.SecurityHeadersMiddleware",
 ]
 
 ROOT_URLCONF = "postdesk.urls"
@@ -106,6 +108,14 @@ TEMPLATES = [
     },
 ]
 WSGI_APPLICATION = "postdesk.wsgi.application"
+
+# The web UI (postdesk.web): every page but the login needs a logged-in user.
+LOGIN_URL = "postdesk_web:login"
+LOGIN_REDIRECT_URL = "postdesk_web:home"
+LOGOUT_REDIRECT_URL = "postdesk_web:login"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
 
 DATABASES = {"default": _database()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -1,0 +1,1 @@
+"""The staff web UI: server-rendered pages (queues, requests, actions)."""

@@ -1,0 +1,253 @@
+"""Staff pages: the queues, a request with its conversation, and the actions on it.
+
+Every view here requires a logged-in user (login_required); actions are POST
+only (require_POST, so a GET is a 405) and go through Django's CSRF check.
+Message HTML is not rendered yet: the text is shown as text.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+from django.conf import settings
+from django.contrib import messages as flash
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.http import FileResponse, Http404, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from postdesk.models import Attachment, Mailbox, Message, Request, RequestEvent
+from postdesk.store import blobs
+from postdesk.store.attachments import read_attachment
+
+PAGE_SIZE = 50
+# Shown inline by a browser only as an image, never as a document; anything
+# else (SVG included: it can carry script) is served as opaque bytes.
+SAFE_IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+# An id beyond a 64-bit integer is no request of ours (and would upset the database).
+MAX_NUMBER_DIGITS = 18
+
+OPEN = ~Q(status=Request.Status.CLOSED)
+
+QUEUES = {
+    "general": "General",
+    "mine": "Mine",
+    "all": "All",
+}
+
+
+# --- queues -------------------------------------------------------------------
+
+
+def _queue_filter(queue: str, user) -> Q:
+    if queue == "general":
+        return Q(assignee__isnull=True) & OPEN
+    if queue == "mine":
+        return Q(assignee=user) & OPEN
+    return Q()
+
+
+def _number_in(q: str) -> int | None:
+    """The request number a search names: "123", "#123" or "PD-123" (any case)."""
+    prefix = re.escape(settings.POSTDESK_TAG_PREFIX)
+    match = re.fullmatch(rf"(?:#|{prefix}-)?\s*(\d{{1,{MAX_NUMBER_DIGITS}}})", q.strip(), re.IGNORECASE)
+    return int(match.group(1)) if match else None
+
+
+def search(queryset: QuerySet, q: str) -> QuerySet:
+    q = q.strip()
+    if not q:
+        return queryset
+    condition = Q(subject__icontains=q) | Q(customer__address__icontains=q)
+    number = _number_in(q)
+    if number is not None:
+        condition |= Q(pk=number)
+    return queryset.filter(condition)
+
+
+def _nav(request) -> dict:
+    """The counts in the top bar: each queue and each mailbox."""
+    counts = Request.objects.aggregate(
+        general=Count("pk", filter=_queue_filter("general", request.user)),
+        mine=Count("pk", filter=_queue_filter("mine", request.user)),
+        all=Count("pk"),
+    )
+    queues = [{"key": key, "label": label, "count": counts[key], "url": reverse("postdesk_web:queue", args=[key])} for key, label in QUEUES.items()]
+    mailboxes = Mailbox.objects.annotate(count=Count("requests")).order_by("name")
+    return {"nav_queues": queues, "nav_mailboxes": mailboxes}
+
+
+def _queue_page(request, queryset: QuerySet, *, title: str, current: str):
+    q = request.GET.get("q", "")
+    has_attachments = Exists(Attachment.objects.filter(message__request=OuterRef("pk")))
+    rows = (
+        search(queryset, q)
+        .select_related("assignee", "mailbox", "customer")
+        .annotate(has_attachments=has_attachments)
+        .order_by("-updated_at", "-pk")
+    )
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {"title": title, "current": current, "page": page, "q": q.strip(), **_nav(request)}
+    return render(request, "postdesk/queue.html", context)
+
+
+@login_required
+def home(request):
+    return redirect("postdesk_web:queue", queue="general")
+
+
+@login_required
+def queue(request, queue: str):
+    if queue not in QUEUES:
+        raise Http404("no such queue")
+    queryset = Request.objects.filter(_queue_filter(queue, request.user))
+    return _queue_page(request, queryset, title=QUEUES[queue], current=queue)
+
+
+@login_required
+def mailbox_queue(request, name: str):
+    mailbox = get_object_or_404(Mailbox, name=name)
+    return _queue_page(request, Request.objects.filter(mailbox=mailbox), title=f"Mailbox {mailbox.name}", current=f"mailbox:{mailbox.name}")
+
+
+# --- one request --------------------------------------------------------------
+
+
+def _staff():
+    User = get_user_model()
+    return User.objects.filter(is_active=True).order_by(User.USERNAME_FIELD)
+
+
+@login_required
+def request_detail(request, number: int):
+    req = get_object_or_404(Request.objects.select_related("assignee", "mailbox", "customer"), pk=number)
+    conversation = req.messages.prefetch_related(Prefetch("attachments", queryset=Attachment.objects.order_by("position")))
+    context = {
+        "req": req,
+        "conversation": conversation,
+        "events": req.events.select_related("actor"),
+        "staff": _staff(),
+        "title": f"#{req.pk} {req.subject}",
+        "current": "",
+        **_nav(request),
+    }
+    return render(request, "postdesk/request.html", context)
+
+
+def _act(request, number: int, change) -> "redirect":
+    """Run one action on a locked request; `change(req)` returns (kind, detail) or None for no change."""
+    with transaction.atomic():
+        req = get_object_or_404(Request.objects.select_for_update(), pk=number)
+        outcome = change(req)
+        if outcome is not None:
+            kind, detail = outcome
+            req.save(update_fields=["assignee", "status", "updated_at"])
+            RequestEvent.objects.create(request=req, actor=request.user, kind=kind, detail=detail[:500])
+    if outcome is None:
+        flash.info(request, "Nothing to change.")
+    else:
+        flash.success(request, outcome[1] or outcome[0])
+    return redirect("postdesk_web:request", number=number)
+
+
+def _username(user) -> str:
+    return user.get_username() if user is not None else ""
+
+
+@require_POST
+@login_required
+def take(request, number: int):
+    def change(req):
+        if req.assignee_id == request.user.pk:
+            return None
+        req.assignee = request.user
+        return "assigned", f"taken by {_username(request.user)}"
+
+    return _act(request, number, change)
+
+
+@require_POST
+@login_required
+def assign(request, number: int):
+    try:
+        assignee = _staff().get(pk=int(request.POST.get("assignee", "")))
+    except (ValueError, get_user_model().DoesNotExist):
+        return HttpResponseBadRequest("choose a staff member")
+
+    def change(req):
+        if req.assignee_id == assignee.pk:
+            return None
+        req.assignee = assignee
+        return "assigned", f"assigned to {_username(assignee)}"
+
+    return _act(request, number, change)
+
+
+@require_POST
+@login_required
+def unassign(request, number: int):
+    def change(req):
+        if req.assignee_id is None:
+            return None
+        detail = f"unassigned from {_username(req.assignee)}"
+        req.assignee = None
+        return "unassigned", detail
+
+    return _act(request, number, change)
+
+
+@require_POST
+@login_required
+def close(request, number: int):
+    def change(req):
+        if req.status == Request.Status.CLOSED:
+            return None
+        req.status = Request.Status.CLOSED
+        return "closed", "closed"
+
+    return _act(request, number, change)
+
+
+@require_POST
+@login_required
+def reopen(request, number: int):
+    def change(req):
+        if req.status != Request.Status.CLOSED:
+            return None
+        req.status = Request.Status.OPEN
+        return "reopened", "reopened"
+
+    return _act(request, number, change)
+
+
+# --- downloads ----------------------------------------------------------------
+
+
+def _download(data: bytes, filename: str, content_type: str) -> FileResponse:
+    # as_attachment + filename: Django writes Content-Disposition with
+    # content_disposition_header (quoted, RFC 5987 for non-ASCII names).
+    response = FileResponse(io.BytesIO(data), as_attachment=True, filename=filename, content_type=content_type)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@login_required
+def attachment_download(request, attachment_id: int):
+    attachment = get_object_or_404(Attachment.objects.select_related("message"), pk=attachment_id)
+    declared = attachment.content_type.split(";")[0].strip().lower()
+    content_type = declared if declared in SAFE_IMAGE_TYPES else "application/octet-stream"
+    return _download(read_attachment(attachment), attachment.filename or f"attachment-{attachment.pk}", content_type)
+
+
+@login_required
+def message_raw(request, message_id: int):
+    message = get_object_or_404(Message, pk=message_id)
+    return _download(blobs.read(message.raw_id), f"message-{message.pk}.eml", "message/rfc822")
