@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from postdesk import crashpoints, intake, process
 from postdesk.models import Mailbox
+from postdesk.process import parallel
 from postdesk.process.apply import Applied
 from postdesk.sources import SourceError, classify_error, open_source
 
@@ -105,6 +106,8 @@ def _run(mailbox: Mailbox, source, report: MailboxReport, progress: Progress | N
     known = intake.known_keys(mailbox, [item.key for item in listing])
     _acknowledge_leftovers(mailbox, source, known)
     new = [item for item in listing if item.key not in known]
+    if processor is not None and len(new) >= parallel.POOL_THRESHOLD:
+        parallel.warm_up()  # the parsers spawn while the first batch is fetched
     done = 0
     for batch in _batches(new):
         fetched = list(source.fetch([item.key for item in batch]))

@@ -43,10 +43,15 @@ def start(claimed: list[tuple[int, int]]) -> list:
     from postdesk.store import blobs
 
     raw_ids = dict(Intake.objects.filter(pk__in=[i for i, _ in claimed]).values_list("pk", "raw_id"))
+    try:
+        raws = blobs.read_many(list(raw_ids.values()))
+    except Exception:  # a blob is missing: read them one by one, so only its message fails
+        raws = {}
     pending: list = []
     for intake_id, _ in claimed:
         try:
-            pending.append(_submit(blobs.read(raw_ids[intake_id])))
+            raw = raws.get(raw_ids[intake_id])
+            pending.append(_submit(raw if raw is not None else blobs.read(raw_ids[intake_id])))
         except Exception as exc:  # reported for this message only
             pending.append(exc)
     return pending
@@ -65,6 +70,13 @@ def results(pending: list) -> Iterator[ParsedMessage | BaseException | None]:
             yield RuntimeError(f"the parser's process died on this message ({exc})")
         except Exception as exc:
             yield exc
+
+
+def warm_up() -> None:
+    """Start the worker processes now (they take a moment to spawn), so that the
+    first batch does not wait for them: called when a backlog is about to come."""
+    if workers() > 0:
+        _submit(b"")
 
 
 def _submit(raw: bytes):
