@@ -74,11 +74,9 @@ def apply_batch(items: list[tuple[int, int, ParsedMessage]], raise_errors: bool 
     try:
         with transaction.atomic():
             batch = _Batch(items)
-            results: list[Applied | Exception] = [
-                batch.apply_one(intake_id, lease, parsed, fp)
-                for (intake_id, lease, parsed), fp in zip(items, batch.fingerprints, strict=True)
-            ]
-            batch.write_marks()
+            for (intake_id, lease, parsed), fp in zip(items, batch.fingerprints, strict=True):
+                batch.plan(intake_id, lease, parsed, fp)
+            results: list[Applied | Exception] = batch.write()
         return results
     except crashpoints.CrashInjected:
         raise
@@ -120,33 +118,80 @@ class _Batch:
         blobs.put_many([a.data for a in all_attachments], [a.sha256 for a in all_attachments], durable=False)
         self._marks: dict[int, Intake] = {}
         self._events: dict[int, RequestEvent] = {}
+        self._results: list = []  # one thunk per message, evaluated once the rows have keys
+        self._staged: list[tuple[Intake, ParsedMessage, Message, str]] = []
+        self._staged_by_fp: dict[str, Message] = {}
+        self._duplicates: list[tuple[Intake, Message]] = []
+        self._new_requests: list[Request] = []
+        self._in_batch: dict[str, Request] = {}  # Message-ID -> request, for replies in the same batch
 
-    def apply_one(self, intake_id: int, lease: int, parsed: ParsedMessage, fp: str) -> Applied:
+    def plan(self, intake_id: int, lease: int, parsed: ParsedMessage, fp: str) -> None:
+        """Decide what this message is (skipped, duplicate, follow-up, new request) and
+        stage its rows; write() inserts the staged rows of the batch together."""
         intake = self.intakes.get(intake_id)
         if intake is None or intake.status != Intake.Status.PENDING or intake.attempts != lease:
-            return Applied(intake_id, "skipped")
+            self._results.append(lambda: Applied(intake_id, "skipped"))
+            return
         if fp in self.known:
             message_pk, request_id = self.known[fp]
+            if message_pk is None:  # the same message twice in this batch
+                staged = self._staged_by_fp[fp]
+                self._duplicates.append((intake, staged))
+                self._results.append(lambda: Applied(intake_id, "duplicate", staged.request.pk))
+                return
             self._mark(intake, Intake.Status.DUPLICATE, message_pk)
-            return Applied(intake_id, "duplicate", request_id)
-        applied, message = _write(intake, parsed, fp, self.customers)
+            self._results.append(lambda: Applied(intake_id, "duplicate", request_id))
+            return
+        message, outcome, rule = _stage(intake, parsed, fp, self.customers, self._in_batch)
         crashpoints.reached("inside-process")
-        self.known[fp] = (message.pk, message.request_id)
-        self._mark(intake, Intake.Status.PROCESSED, message.pk)
-        if applied.outcome == "created":
-            self._events[intake_id] = _created_event(message.request_id, intake.mailbox)
-        return applied
+        self.known[fp] = (None, None)
+        self._staged_by_fp[fp] = message
+        if message.message_id:
+            self._in_batch[message.message_id] = message.request
+        if outcome == "created":
+            self._new_requests.append(message.request)
+        self._staged.append((intake, parsed, message, outcome))
+        self._results.append(lambda: Applied(intake_id, outcome, message.request.pk, rule))
 
-    def _mark(self, intake: Intake, status: str, message_pk: int) -> None:
-        intake.status, intake.message_id, intake.processed_at, intake.last_error = status, message_pk, timezone.now(), ""
-        self._marks[intake.pk] = intake
-
-    def write_marks(self) -> None:
-        """Intake marks and history rows of the batch, one query each, in its transaction."""
+    def write(self) -> list[Applied]:
+        """The batch's rows, one INSERT per table: requests, messages, attachments,
+        history; then the intake marks."""
+        Request.objects.bulk_create(self._new_requests)
+        messages = [message for _, _, message, _ in self._staged]
+        for message in messages:
+            message.request = message.request  # now saved: sets request_id
+        Message.objects.bulk_create(messages)
+        Attachment.objects.bulk_create(
+            [
+                Attachment(
+                    message=message,
+                    blob_id=a.sha256,
+                    position=i,
+                    filename=_clean(a.filename, 255),
+                    content_type=_clean(a.content_type, 255),
+                    size=a.size,
+                    content_id=_clean(a.content_id or "", 998),
+                    inline=a.inline,
+                )
+                for _, parsed, message, _ in self._staged
+                for i, a in enumerate(parsed.attachments)
+            ]
+        )
+        for intake, _, message, outcome in self._staged:
+            self._mark(intake, Intake.Status.PROCESSED, message.pk)
+            if outcome == "created":
+                self._events[intake.pk] = _created_event(message.request.pk, intake.mailbox)
+        for intake, message in self._duplicates:
+            self._mark(intake, Intake.Status.DUPLICATE, message.pk)
         if self._marks:
             _mark_intakes(list(self._marks.values()))
         if self._events:
             RequestEvent.objects.bulk_create(self._events.values())
+        return [result() for result in self._results]
+
+    def _mark(self, intake: Intake, status: str, message_pk: int) -> None:
+        intake.status, intake.message_id, intake.processed_at, intake.last_error = status, message_pk, timezone.now(), ""
+        self._marks[intake.pk] = intake
 
 
 def _mark_intakes(intakes: list[Intake]) -> None:
@@ -177,22 +222,29 @@ def _created_event(request_id: int, mailbox: Mailbox) -> RequestEvent:
     return RequestEvent(request_id=request_id, kind="created", detail=detail[:500])
 
 
-def _write(intake: Intake, parsed: ParsedMessage, fp: str, customers: dict) -> tuple[Applied, Message]:
+def _stage(
+    intake: Intake, parsed: ParsedMessage, fp: str, customers: dict, in_batch: dict[str, Request]
+) -> tuple[Message, str, str]:
+    """The unsaved Message (with its request, new or found) and how it was threaded."""
     mailbox = intake.mailbox
     sender = (parsed.from_.address.lower() if parsed.from_ else "")[:254]
     customer = customers.get(sender)
     if customer is not None and parsed.from_ and parsed.from_.name and customer.name != _clean(parsed.from_.name, 255):
         customer.name = _clean(parsed.from_.name, 255)  # people fix their display names; keep the newest
         customer.save(update_fields=["name", "updated_at"])
-    match = find_request(parsed, sender)
     auto_kind = parsed.auto_submitted.kind if parsed.auto_submitted else ""
-    if match is None:
+    request, rule = _in_batch_thread(parsed, in_batch)
+    if request is None:
+        match = find_request(parsed, sender)
+        if match is not None:
+            request, rule = match.request, match.rule
+            _follow_up(request, auto_kind)
+    if request is None:
         request = _new_request(mailbox, parsed, customer, auto_kind)
-        outcome, rule = "created", ""
+        outcome = "created"
     else:
-        request, outcome, rule = match.request, "threaded", match.rule
-        _follow_up(request, auto_kind)
-    message = Message.objects.create(
+        outcome = "threaded"
+    message = Message(
         request=request,
         mailbox=mailbox,
         fingerprint=fp,
@@ -214,23 +266,22 @@ def _write(intake: Intake, parsed: ParsedMessage, fp: str, customers: dict) -> t
         defects=[_clean(d, 500) for d in parsed.defects[:100]],
         raw_id=intake.raw_id,
     )
-    if parsed.attachments:
-        Attachment.objects.bulk_create(
-            [
-                Attachment(
-                    message=message,
-                    blob_id=a.sha256,
-                    position=i,
-                    filename=_clean(a.filename, 255),
-                    content_type=_clean(a.content_type, 255),
-                    size=a.size,
-                    content_id=_clean(a.content_id or "", 998),
-                    inline=a.inline,
-                )
-                for i, a in enumerate(parsed.attachments)
-            ]
-        )
-    return Applied(intake.pk, outcome, request.pk, rule), message
+    return message, outcome, rule
+
+
+def _in_batch_thread(parsed: ParsedMessage, in_batch: dict[str, Request]) -> tuple[Request | None, str]:
+    """A reply to a message staged earlier in this batch (not yet in the database)."""
+    if not in_batch:
+        return None, ""
+    if parsed.in_reply_to and parsed.in_reply_to in in_batch:
+        return in_batch[parsed.in_reply_to], "in-reply-to"
+    for reference in reversed(parsed.references):
+        if reference in in_batch:
+            return in_batch[reference], "references"
+    auto = parsed.auto_submitted
+    if auto and auto.kind == "bounce" and auto.original_message_id in in_batch:
+        return in_batch[auto.original_message_id], "bounce"
+    return None, ""
 
 
 def _customers(messages: list[ParsedMessage]) -> dict[str, Customer]:
@@ -251,14 +302,17 @@ def _customers(messages: list[ParsedMessage]) -> dict[str, Customer]:
 
 
 def _new_request(mailbox: Mailbox, parsed: ParsedMessage, customer: Customer | None, auto_kind: str) -> Request:
-    request = Request.objects.create(
+    """Unsaved: the batch inserts its new requests together."""
+    now = timezone.now()
+    return Request(
         subject=_clean(parsed.subject, 998),
         mailbox=mailbox,
         customer=customer,
         assignee=mailbox.assign_to,
         auto_submitted=auto_kind,
+        created_at=now,
+        updated_at=now,
     )
-    return request
 
 
 def _follow_up(request: Request, auto_kind: str) -> None:
