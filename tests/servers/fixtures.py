@@ -19,17 +19,16 @@ from .sockets import closed_port as _free_closed_port
 __all__ = ["dovecot", "mail_user", "silent_server", "closed_port"]
 
 
-@pytest.fixture(scope="session")
-def dovecot() -> Iterator[Dovecot]:
-    """One Dovecot for the whole session (it starts in well under a second).
-
-    Tests may stop() and start() it; `mail_user` restarts it if a test left it down.
-    """
+def running_dovecot(configure=None) -> Iterator[Dovecot]:
+    """A new private Dovecot, optionally reconfigured before it starts, stopped and
+    removed afterwards; a server that cannot start fails the test with its log."""
     try:
         server = Dovecot.create()
     except DovecotError as error:
         pytest.fail(str(error), pytrace=False)
     try:
+        if configure is not None:
+            configure(server)
         try:
             server.start()
         except DovecotError as error:
@@ -37,6 +36,15 @@ def dovecot() -> Iterator[Dovecot]:
         yield server
     finally:
         server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Dovecot]:
+    """One Dovecot for the whole session (it starts in well under a second).
+
+    Tests may stop() and start() it; `mail_user` restarts it if a test left it down.
+    """
+    yield from running_dovecot()
 
 
 @pytest.fixture

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers.dovecot import Dovecot, DovecotError, MailUser
+from tests.servers.dovecot import Dovecot, MailUser
+from tests.servers.fixtures import running_dovecot
 from tests.servers.sockets import SilentServer
 from tests.servers.sockets import closed_port as free_closed_port
 from tests.support.installation import Installation
@@ -256,22 +257,14 @@ NO_STARTTLS_HOST = "127.0.0.2"  # where dovecot_without_starttls offers no START
 def dovecot_without_starttls():
     """A second private Dovecot that also listens on 127.0.0.2, where it offers no
     STARTTLS (IMAP) or STLS (POP3): `ssl = no` for that local address only."""
-    try:
-        server = Dovecot.create()
-    except DovecotError as error:
-        pytest.fail(str(error), pytrace=False)
-    try:
+
+    def without_starttls_on_second_address(server: Dovecot) -> None:
         config = server.config_file.read_text()
         assert "\nlisten = 127.0.0.1\n" in config, "tests/servers/dovecot.py's config changed: adapt this fixture"
         config = config.replace("\nlisten = 127.0.0.1\n", f"\nlisten = 127.0.0.1, {NO_STARTTLS_HOST}\n")
         server.config_file.write_text(config + f"local {NO_STARTTLS_HOST} {{\n  ssl = no\n}}\n")
-        try:
-            server.start()
-        except DovecotError as error:
-            pytest.fail(str(error), pytrace=False)
-        yield server
-    finally:
-        server.cleanup()
+
+    yield from running_dovecot(without_starttls_on_second_address)
 
 
 @dataclass

@@ -11,12 +11,13 @@ Every step records what it repaired in `defects`; no exception leaves `parse`.
 
 from __future__ import annotations
 
+import binascii
 import email
 import email.errors
 import email.parser
-import binascii
 import hashlib
 import html as html_module
+import logging
 import re
 from dataclasses import dataclass, field
 from email import policy
@@ -27,9 +28,16 @@ from postdesk.mail._auto import classify
 from postdesk.mail._charsets import decode_body, decode_header_bytes
 from postdesk.mail._filenames import safe_filename
 from postdesk.mail._headers import HeaderReader, decode_words
-from postdesk.mail._payload import decode_transfer_encoding, decoded_payload, looks_quoted_printable, transfer_encoding
-from postdesk.mail._types import Address, Attachment, ForwardedMessage, ParsedMessage
+from postdesk.mail._payload import (
+    decode_transfer_encoding,
+    decoded_payload,
+    looks_quoted_printable,
+    transfer_encoding,
+)
+from postdesk.mail._types import Attachment, ForwardedMessage, ParsedMessage
 from postdesk.mail._uuencode import extract_uu_blocks
+
+log = logging.getLogger("postdesk.mail")
 
 MAX_DEPTH = 200  # MIME nesting we follow; deeper subtrees are kept whole as attachments
 MAX_FORWARD_DEPTH = 3  # forwarded messages whose text we read to fill an empty body
@@ -66,7 +74,6 @@ class _Tree:
     text_body: list[_Leaf] = field(default_factory=list)
     html_body: list[_Leaf] = field(default_factory=list)
     is_encrypted: bool = False
-    is_opaque_signed: bool = False
 
 
 def parse(raw: bytes) -> ParsedMessage:
@@ -79,9 +86,7 @@ def parse(raw: bytes) -> ParsedMessage:
     except RecursionError:
         defects.append("MIME structure nested too deeply to follow; body kept as text")
     except Exception as exc:  # the last line of defence: bad mail must never stop intake
-        import traceback, os
-        if os.environ.get("POSTDESK_PARSE_DEBUG"):
-            traceback.print_exc()
+        log.debug("parse() fell back to text", exc_info=True)
         defects.append(f"parser failure ({type(exc).__name__}: {str(exc)[:120]}); body kept as text")
     return _fallback(raw if isinstance(raw, bytes) else b"", defects)
 
@@ -101,7 +106,7 @@ def _parse(raw: bytes, defects: list[str], forward_depth: int) -> ParsedMessage:
 
     body_ids = {id(leaf) for leaf in tree.text_body + tree.html_body if leaf.content_type in ("text/plain", "text/html")}
     attachments, location_map = _attachments(tree, body_ids, defects)
-    html = _html_body(tree.html_body, attachments, location_map, defects)
+    html = _html_body(tree.html_body, location_map, defects)
     text, uu_files = _text_body(tree.text_body, defects)
     for name, data in uu_files:
         attachments.append(_attachment(data, safe_filename(name, "application/octet-stream"), "application/octet-stream", None, None))
@@ -484,11 +489,9 @@ def _text_body(leaves: list[_Leaf], defects: list[str]) -> tuple[str, list[tuple
     return "\n".join(p.strip("\n") for p in pieces if p.strip()), uu_files
 
 
-def _html_body(leaves: list[_Leaf], attachments: list[Attachment], location_map: dict[str, str], defects: list[str]) -> str | None:
+def _html_body(leaves: list[_Leaf], location_map: dict[str, str], defects: list[str]) -> str | None:
     if not any(leaf.content_type == "text/html" for leaf in leaves):
         return None
-    by_index = {id(a): a for a in attachments}
-    del by_index
     pieces: list[str] = []
     for leaf in leaves:
         if leaf.content_type == "text/html":
@@ -651,4 +654,3 @@ def _first(items: list) -> object | None:
     return items[0] if items else None
 
 
-__all__ = ["parse", "Address"]

@@ -11,7 +11,15 @@ from django.utils import timezone
 
 from postdesk import crashpoints
 from postdesk.mail import ParsedMessage
-from postdesk.models import Attachment, Customer, Intake, Mailbox, Message, Request, RequestEvent
+from postdesk.models import (
+    Attachment,
+    Customer,
+    Intake,
+    Mailbox,
+    Message,
+    Request,
+    RequestEvent,
+)
 from postdesk.process.thread import find_request
 from postdesk.store import blobs
 
@@ -70,7 +78,6 @@ def apply_batch(items: list[tuple[int, int, ParsedMessage]], raise_errors: bool 
     caller then applies each message alone (process.process_one)."""
     if not items:
         return []
-    _attachments_durable([parsed for _, _, parsed in items])
     try:
         with transaction.atomic():
             batch = _Batch(items)
@@ -84,17 +91,6 @@ def apply_batch(items: list[tuple[int, int, ParsedMessage]], raise_errors: bool 
         if raise_errors:
             raise
         return [exc] * len(items)
-
-
-def _attachments_durable(messages: list[ParsedMessage]) -> None:
-    """Attachment files exist before the transaction that points at them.  Not
-    synced: they are derived from the raw message, which is; a file a crash left
-    torn is re-made from it on first read (postdesk.store.attachments)."""
-    if blobs.backend() == "fs":
-        blobs.write_files(
-            [(a.sha256, a.data) for parsed in messages for a in parsed.attachments if a.size > blobs.INLINE_MAX],
-            durable=False,
-        )
 
 
 class _Batch:
@@ -115,6 +111,9 @@ class _Batch:
         }
         self.customers = _customers([parsed for _, _, parsed in items])
         all_attachments = [a for _, _, parsed in items for a in parsed.attachments]
+        # Before the commit, as every blob: files for the large ones, rows for all.
+        # Not synced: attachments are derived from the raw message, which is; a file a
+        # crash left torn is re-made from it on first read (store/attachments.py).
         blobs.put_many([a.data for a in all_attachments], [a.sha256 for a in all_attachments], durable=False)
         self._marks: dict[int, Intake] = {}
         self._events: dict[int, RequestEvent] = {}

@@ -26,7 +26,6 @@ from django.conf import settings
 
 from postdesk.models import Blob
 
-
 INLINE_MAX = 64 * 1024
 
 
