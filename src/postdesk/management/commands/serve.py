@@ -1,0 +1,47 @@
+"""postdesk serve: the staff web UI on a production WSGI server (waitress)."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from django.conf import settings
+
+from postdesk.management.base import USAGE, PostdeskCommand
+from postdesk.web import server
+
+
+class Command(PostdeskCommand):
+    help = "Serve the staff web UI (waitress + WhiteNoise): serve [--host 127.0.0.1] [--port 8000]."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=server.DEFAULT_HOST, help="address to listen on (default 127.0.0.1)")
+        parser.add_argument("--port", type=int, default=server.DEFAULT_PORT, help="port (default 8000; 0 picks a free one)")
+        parser.add_argument("--threads", type=int, default=server.DEFAULT_THREADS, help="request threads (default 8)")
+
+    def handle(self, *args, **options):
+        if not 0 <= options["port"] <= 65535:
+            raise self.fail(f"--port {options['port']}: not a port number", USAGE)
+        try:
+            web = server.make_server(server.options_from_env(options["host"], options["port"], options["threads"]))
+        except OSError as exc:
+            raise self.fail(f"cannot listen on {options['host']}:{options['port']}: {exc.strerror or exc}") from None
+        self.stdout.write(f"Postdesk web UI listening on {server.url_of(web)}")
+        for hint in _hints(options["host"]):
+            self.stdout.write(hint)
+        self.stdout.flush()
+        server.serve_forever(web)
+        self.stdout.write("Postdesk web UI stopped")
+
+
+def _hints(host: str) -> list[str]:
+    """What someone serving beyond this machine needs to know."""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if loopback:
+        return []
+    return [
+        f"note: browsers must use a host name listed in POSTDESK_ALLOWED_HOSTS (now: {', '.join(settings.ALLOWED_HOSTS)})",
+        "note: put a TLS reverse proxy in front and set POSTDESK_TRUSTED_PROXY to its address, so cookies are marked secure",
+    ]

@@ -1,0 +1,82 @@
+"""The production web server: waitress in front of Django, static files by WhiteNoise.
+
+Why waitress and not gunicorn: it is pure Python, runs on every platform, and
+serves from threads inside one process, so `postdesk run` (issue 5) can start
+the web UI and the mail worker together in a single command.  Django's
+runserver is never used: it is single-purpose development code.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import dataclass
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+DEFAULT_THREADS = 8
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT  # 0 picks a free port (the tests use it)
+    threads: int = DEFAULT_THREADS
+    # The address of a reverse proxy whose X-Forwarded-Proto/-Host/-For we
+    # trust: behind a TLS proxy this is how Django learns the page is HTTPS
+    # (secure cookies, HSTS).  Empty: nothing forwarded is trusted.
+    trusted_proxy: str = ""
+
+
+def options_from_env(host: str, port: int, threads: int) -> ServerOptions:
+    return ServerOptions(host=host, port=port, threads=threads, trusted_proxy=os.environ.get("POSTDESK_TRUSTED_PROXY", ""))
+
+
+def make_server(options: ServerOptions):
+    """A bound (listening) waitress server for the Postdesk WSGI application."""
+    from waitress import create_server
+
+    from postdesk.wsgi import application
+
+    extra = {}
+    if options.trusted_proxy:
+        extra = {
+            "trusted_proxy": options.trusted_proxy,
+            "trusted_proxy_headers": {"x-forwarded-proto", "x-forwarded-host", "x-forwarded-for"},
+            "clear_untrusted_proxy_headers": True,
+        }
+    return create_server(
+        application,
+        host=options.host,
+        port=options.port,
+        threads=options.threads,
+        ident="Postdesk",
+        # A help desk's uploads (staff attachments, later) are bounded by the
+        # mailbox size limits, not here; 64 MB keeps a rogue client in check.
+        max_request_body_size=64 * 1024 * 1024,
+        **extra,
+    )
+
+
+def url_of(server) -> str:
+    host = server.effective_host
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    return f"http://{host}:{server.effective_port}/"
+
+
+def serve_forever(server) -> None:
+    """Run until SIGTERM or SIGINT; requests in progress are not waited for
+    (every change a page makes is one database transaction, so none is half-done)."""
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        server.close()
