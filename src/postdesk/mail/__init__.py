@@ -3,7 +3,8 @@
 `parse(raw)` never raises and never touches a database or the network.
 """
 
+from postdesk.mail._html import DisplayHTML, for_display, normalize_cid
 from postdesk.mail._parse import parse
 from postdesk.mail._types import Address, Attachment, AutoSubmitted, ForwardedMessage, ParsedMessage
 
-__all__ = ["Address", "Attachment", "AutoSubmitted", "ForwardedMessage", "ParsedMessage", "parse"]
+__all__ = ["DisplayHTML", "for_display", "normalize_cid", "Address", "Attachment", "AutoSubmitted", "ForwardedMessage", "ParsedMessage", "parse"]

@@ -9,7 +9,9 @@ inline CSS, because ammonia passes style values through untouched, and we keep
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from urllib.parse import unquote
 
 import nh3
 
@@ -42,6 +44,10 @@ _URL_ATTRS = {"href", "src", "background", "cite"}
 _DANGEROUS_CSS = re.compile(r"expression|url\s*\(|javascript|vbscript|behavior|-moz-binding|@import|\\|&#|/\*", re.I)
 _SAFE_DATA_IMAGE = re.compile(r"^data:image/(png|gif|jpe?g|webp|bmp);base64,[a-z0-9+/=\s]*$", re.I)
 
+def _safe_style(value: str) -> str | None:
+    return None if _DANGEROUS_CSS.search(value) else value
+
+
 def sanitize(html: str, location_to_cid: Mapping[str, str] | None = None) -> str:
     """Safe HTML for a sandboxed frame.  `location_to_cid` rewrites Content-Location
     references (an image named by URL inside the mail) into `cid:` references."""
@@ -49,7 +55,7 @@ def sanitize(html: str, location_to_cid: Mapping[str, str] | None = None) -> str
 
     def attribute_filter(tag: str, attr: str, value: str) -> str | None:
         if attr == "style":
-            return None if _DANGEROUS_CSS.search(value) else value
+            return _safe_style(value)
         if attr in _URL_ATTRS:
             stripped = value.strip()
             if tag == "img" and attr == "src" and stripped in locations:
@@ -59,6 +65,10 @@ def sanitize(html: str, location_to_cid: Mapping[str, str] | None = None) -> str
                 return stripped if tag == "img" and _SAFE_DATA_IMAGE.match(stripped) else None
         return value
 
+    return _clean(html, attribute_filter)
+
+
+def _clean(html: str, attribute_filter) -> str:
     return nh3.clean(
         html,
         tags=_TAGS,
@@ -69,6 +79,53 @@ def sanitize(html: str, location_to_cid: Mapping[str, str] | None = None) -> str
         link_rel="noopener noreferrer nofollow",
         strip_comments=True,
     )
+
+
+# Attributes a browser loads by itself while rendering (links wait for a click).
+_AUTO_LOADED = {("img", "src"), ("table", "background"), ("td", "background")}
+
+
+@dataclass(frozen=True)
+class DisplayHTML:
+    html: str
+    remote_blocked: int  # remote images left out (tracking pixels among them)
+
+
+def for_display(html: str, cid_url: Callable[[str], str | None], remote_images: bool) -> DisplayHTML:
+    """Stored (already sanitized) HTML made ready for the reader's frame.
+
+    It goes through the same sanitizer again rather than a regex, so the rewrite
+    works on parsed attributes: `cid:` references become our own URLs for the
+    stored parts (`cid_url` returns None for an unknown one: the image is left
+    out), and remote images are left out unless the reader asked for them.
+    The frame's Content-Security-Policy enforces the same rule a second time."""
+    blocked = 0
+
+    def attribute_filter(tag: str, attr: str, value: str) -> str | None:
+        nonlocal blocked
+        if attr == "style":
+            return _safe_style(value)
+        if (tag, attr) not in _AUTO_LOADED:
+            return value
+        url = value.strip()
+        scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+        if scheme == "cid":
+            return cid_url(normalize_cid(url[4:]))
+        if scheme in ("http", "https") or url.startswith("//"):
+            if remote_images:
+                return url
+            blocked += 1
+            return None
+        return value if scheme == "data" else None
+
+    cleaned = _clean(html, attribute_filter)
+    return DisplayHTML(cleaned, blocked)
+
+
+def normalize_cid(reference: str) -> str:
+    """A Content-ID as `cid:` URLs and headers both name it: RFC 2392 URLs are
+    percent-encoded and carry no angle brackets; matching is case-insensitive."""
+    return unquote(reference).strip().strip("<>").strip().lower()
 
 
 _HEAD = re.compile(r"<head\b.*?</head\s*>", re.I | re.S)

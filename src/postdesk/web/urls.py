@@ -19,4 +19,6 @@ urlpatterns = [
     path("requests/<int:number>/reopen/", views.reopen, name="reopen"),
     path("attachments/<int:attachment_id>/", views.attachment_download, name="attachment"),
     path("messages/<int:message_id>/raw/", views.message_raw, name="message_raw"),
+    path("messages/<int:message_id>/body/", views.message_body, name="message_body"),
+    path("inline/<str:token>/", views.inline_image, name="inline_image"),
 ]

@@ -2,7 +2,8 @@
 
 Every view here requires a logged-in user (login_required); actions are POST
 only (require_POST, so a GET is a 405) and go through Django's CSRF check.
-Message HTML is not rendered yet: the text is shown as text.
+A message's HTML is shown in a sandboxed frame (see mailframe.py); its inline
+images come from inline_image, whose signed URL is the credential.
 """
 
 from __future__ import annotations
@@ -17,14 +18,16 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
-from django.http import FileResponse, Http404, HttpResponseBadRequest
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.http import require_GET, require_POST
 
 from postdesk.models import Attachment, Mailbox, Message, Request, RequestEvent
 from postdesk.store import blobs
 from postdesk.store.attachments import read_attachment
+from postdesk.web import mailframe
 
 PAGE_SIZE = 50
 # Shown inline by a browser only as an image, never as a document; anything
@@ -127,17 +130,69 @@ def _staff():
 @login_required
 def request_detail(request, number: int):
     req = get_object_or_404(Request.objects.select_related("assignee", "mailbox", "customer"), pk=number)
-    conversation = req.messages.prefetch_related(Prefetch("attachments", queryset=Attachment.objects.order_by("position")))
+    conversation = list(req.messages.prefetch_related(Prefetch("attachments", queryset=Attachment.objects.order_by("position"))))
+    show_images = _message_ids(request.GET.getlist("images"))
+    for message in conversation:
+        # What the template needs to embed the HTML frame and its "show images" link.
+        message.remote_images = mailframe.remote_images_in(message)
+        message.images_shown = message.pk in show_images
     context = {
         "req": req,
         "conversation": conversation,
         "events": req.events.select_related("actor"),
+        "frame_sandbox": mailframe.FRAME_SANDBOX,
         "staff": _staff(),
         "title": f"#{req.pk} {req.subject}",
         "current": "",
         **_nav(request),
     }
     return render(request, "postdesk/request.html", context)
+
+
+def _message_ids(values: list[str]) -> set[int]:
+    return {int(v) for v in values if v.isdigit() and len(v) <= MAX_NUMBER_DIGITS}
+
+
+@require_GET
+@login_required
+@xframe_options_sameorigin
+def message_body(request, message_id: int):
+    """The frame document: the message's HTML, sanitized again and under its own CSP."""
+    message = get_object_or_404(Message.objects.prefetch_related("attachments"), pk=message_id)
+    if not message.html:
+        raise Http404("this message has no HTML body")
+    remote_images = request.GET.get("images") == "1"
+    shown = mailframe.render_body(message, request.user.pk, remote_images)
+    response = HttpResponse(shown.html, content_type="text/html; charset=utf-8")
+    origin = request.build_absolute_uri("/").rstrip("/")
+    response["Content-Security-Policy"] = mailframe.frame_policy(origin, remote_images)
+    # A remote image the reader allowed must not learn which request it sits in.
+    response["Referrer-Policy"] = "no-referrer"
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@require_GET
+def inline_image(request, token: str):
+    """An inline (cid:) image for the message frame.  No session cookie reaches
+    here from the sandboxed frame; the signed token names the attachment and a
+    reader who must still be an active user."""
+    claim = mailframe.read_inline_token(token)
+    if claim is None:
+        raise Http404("unknown or expired image link")
+    attachment_id, user_id = claim
+    if not get_user_model().objects.filter(pk=user_id, is_active=True).exists():
+        raise Http404("unknown or expired image link")
+    attachment = get_object_or_404(Attachment, pk=attachment_id)
+    content_type = attachment.content_type.split(";")[0].strip().lower()
+    if content_type not in SAFE_IMAGE_TYPES:
+        raise Http404("not an image we show inline")
+    response = HttpResponse(read_attachment(attachment), content_type=content_type)
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, max-age=3600"
+    # The frame is another (opaque) origin: let it embed this image, nothing else.
+    response["Cross-Origin-Resource-Policy"] = "cross-origin"
+    return response
 
 
 def _act(request, number: int, change) -> "redirect":

@@ -1,0 +1,95 @@
+"""A message's HTML shown as the customer wrote it, without any risk from it.
+
+Three walls, each enough on its own against script:
+1. the HTML was sanitized by nh3 when the mail was parsed, and is again here
+   (postdesk.mail.for_display) while `cid:` images are pointed at us and remote
+   images are left out;
+2. the page embeds it in `<iframe sandbox>` without allow-scripts or
+   allow-same-origin: no script runs and the frame cannot touch our origin;
+3. the frame document carries its own Content-Security-Policy: no scripts, no
+   forms, no fonts or styles from anywhere, images only from us (and from the
+   web only once the reader clicked "show images"), and a `sandbox` directive
+   so the same holds when the URL is opened directly in a tab.
+
+Inline images are fetched by the sandboxed frame, whose origin is opaque, so
+the browser sends no session cookie with them.  Each image URL therefore
+carries its own credential: a signed, expiring token naming the attachment and
+the reader (Django's TimestampSigner, keyed by the installation's secret key).
+"""
+
+from __future__ import annotations
+
+from django.core import signing
+from django.urls import reverse
+from django.utils.html import escape
+
+from postdesk.mail import DisplayHTML, for_display, normalize_cid
+from postdesk.models import Message
+
+INLINE_SALT = "postdesk.web.inline-image"
+# Long enough for a page left open through a working day.
+INLINE_TOKEN_MAX_AGE = 12 * 3600
+
+FRAME_SANDBOX = "allow-popups allow-popups-to-escape-sandbox"
+
+_DOCUMENT = """<!doctype html>
+<html><head><meta charset="utf-8">
+<meta name="referrer" content="no-referrer">
+<base target="_blank">
+<style>
+body {{ margin: 12px; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1d232b; background: #fff; overflow-wrap: anywhere; }}
+img {{ max-width: 100%; height: auto; }}
+table {{ max-width: 100%; }}
+pre {{ white-space: pre-wrap; }}
+blockquote {{ margin: 0 0 0 .5em; padding-left: .8em; border-left: 3px solid #cfd6df; color: #4a5563; }}
+</style>
+<title>{title}</title></head>
+<body>{body}</body></html>
+"""
+
+
+def inline_token(attachment_id: int, user_id: int) -> str:
+    return signing.TimestampSigner(salt=INLINE_SALT).sign_object({"a": attachment_id, "u": user_id})
+
+
+def read_inline_token(token: str) -> tuple[int, int] | None:
+    """(attachment id, user id) from a valid, unexpired token; None otherwise."""
+    try:
+        data = signing.TimestampSigner(salt=INLINE_SALT).unsign_object(token, max_age=INLINE_TOKEN_MAX_AGE)
+        return int(data["a"]), int(data["u"])
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
+        return None
+
+
+def render_body(message: Message, user_id: int, remote_images: bool) -> DisplayHTML:
+    """The frame's content: our sanitized HTML with cid: images pointed at signed URLs."""
+    by_cid = {normalize_cid(a.content_id): a.pk for a in message.attachments.all() if a.content_id}
+
+    def cid_url(cid: str) -> str | None:
+        attachment_id = by_cid.get(cid)
+        if attachment_id is None:
+            return None
+        return reverse("postdesk_web:inline_image", args=[inline_token(attachment_id, user_id)])
+
+    shown = for_display(message.html or "", cid_url, remote_images)
+    document = _DOCUMENT.format(title=escape(message.subject), body=shown.html)
+    return DisplayHTML(document, shown.remote_blocked)
+
+
+def remote_images_in(message: Message) -> int:
+    """How many remote images the frame leaves out until the reader asks (for the page's button)."""
+    if not message.html:
+        return 0
+    return for_display(message.html, lambda cid: None, remote_images=False).remote_blocked
+
+
+def frame_policy(origin: str, remote_images: bool) -> str:
+    """The Content-Security-Policy of the frame document.  `origin` is named
+    explicitly beside 'self' because a sandboxed document's own origin is opaque."""
+    images = f"'self' {origin} data:" + (" https: http:" if remote_images else "")
+    return (
+        f"default-src 'none'; img-src {images}; style-src 'unsafe-inline'; "
+        "form-action 'none'; base-uri 'none'; frame-ancestors 'self'; "
+        f"sandbox {FRAME_SANDBOX}"
+    )
+
