@@ -83,6 +83,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so its headers reach every response, static files included.
+    "postdesk.web.middleware.SecurityHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files straight from the apps' static/ folders: no collectstatic
     # step for the embedded default.
@@ -93,7 +95,6 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "postdesk.web.middleware.SecurityHeadersMiddleware",
 ]
 
 ROOT_URLCONF = "postdesk.urls"

@@ -82,6 +82,7 @@ def test_serves_pages_with_security_headers_and_static_files(server):
     assert "Secure" not in (login.headers.get("Set-Cookie") or "")  # plain http on loopback
     css = get(server + "static/postdesk/app.css")
     assert css.status == 200 and css.headers["Content-Type"].startswith("text/css")
+    assert css.headers["Content-Security-Policy"] and css.headers["X-Content-Type-Options"] == "nosniff"
     assert get(server + "static/postdesk/keys.js").status == 200
     assert get(server + "admin/", follow=False).status == 302  # the Django admin is there, behind a login
 
