@@ -70,15 +70,23 @@ class MailboxReport:
 Progress = Callable[[str, int, int], None]
 
 
-def fetch_mailbox(mailbox: Mailbox, progress: Progress | None = None, process_now: bool = True) -> MailboxReport:
-    """Fetch, store, acknowledge and process one mailbox; errors end up in the report."""
+def fetch_mailbox(
+    mailbox: Mailbox,
+    progress: Progress | None = None,
+    process_now: bool = True,
+    should_stop: Callable[[], bool] | None = None,
+) -> MailboxReport:
+    """Fetch, store, acknowledge and process one mailbox; errors end up in the report.
+
+    `should_stop` is asked between batches (the worker's shutdown): what is in
+    hand is finished and acknowledged, the rest waits at the source."""
     report = MailboxReport(mailbox.name)
     Mailbox.objects.filter(pk=mailbox.pk).update(last_attempt_at=timezone.now())
     source = None
     processor = process.Processor(mailbox.pk) if process_now else None
     try:
         source = open_source(mailbox)
-        _run(mailbox, source, report, progress, processor)
+        _run(mailbox, source, report, progress, processor, should_stop)
         acked = source.close()
         source = None
         intake.mark_acknowledged(mailbox, acked)
@@ -100,7 +108,8 @@ def fetch_mailbox(mailbox: Mailbox, progress: Progress | None = None, process_no
     return report
 
 
-def _run(mailbox: Mailbox, source, report: MailboxReport, progress: Progress | None, processor) -> None:
+def _run(mailbox: Mailbox, source, report: MailboxReport, progress: Progress | None, processor,
+         should_stop: Callable[[], bool] | None = None) -> None:
     listing = source.list()
     report.listed = len(listing)
     known = intake.known_keys(mailbox, [item.key for item in listing])
@@ -126,6 +135,8 @@ def _run(mailbox: Mailbox, source, report: MailboxReport, progress: Progress | N
         done += len(batch)
         if progress:
             progress(mailbox.name, done, len(new))
+        if should_stop is not None and should_stop():
+            break
 
 
 def _acknowledge_leftovers(mailbox: Mailbox, source, known: dict[str, bool]) -> None:

@@ -140,8 +140,16 @@ WHITENOISE_AUTOREFRESH = DEBUG
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"()": "postdesk.logs.KeyValueFormatter"},
+        "json": {"()": "postdesk.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if os.environ.get("POSTDESK_LOG_FORMAT") == "json" else "plain",
+        }
+    },
     "loggers": {"postdesk": {"handlers": ["console"], "level": os.environ.get("POSTDESK_LOG_LEVEL", "INFO")}},
 }
 POSTDESK_TAG_PREFIX = os.environ.get("POSTDESK_TAG_PREFIX", "PD")

@@ -82,13 +82,28 @@ def warm_up() -> None:
 def _submit(raw: bytes):
     global _pool
     if _pool is None:
-        _pool = ProcessPoolExecutor(max_workers=workers(), mp_context=multiprocessing.get_context("spawn"))
+        _pool = ProcessPoolExecutor(
+            max_workers=workers(), mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_interrupts
+        )
         atexit.register(_reset_pool)
     try:
         return _pool.submit(parse, raw)
     except BrokenExecutor:
         _reset_pool()
         return _submit(raw)
+
+
+def _ignore_interrupts() -> None:
+    """Ctrl-C in a terminal reaches the whole process group: the parsers leave
+    stopping to the worker (which shuts the pool down) instead of dying mid-message."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def shutdown() -> None:
+    """Stop the parser processes (the worker's shutdown)."""
+    _reset_pool()
 
 
 def _reset_pool() -> None:

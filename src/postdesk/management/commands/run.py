@@ -1,0 +1,64 @@
+"""postdesk run: the web UI and the worker together, the one command a small team starts."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+from postdesk.management.base import USAGE, PostdeskCommand
+from postdesk.web import server
+
+WORKER_JOIN_SECONDS = 10.0
+
+
+class Command(PostdeskCommand):
+    help = "Run Postdesk: the web UI and the mail worker in one process (first start: an admin and a demo mailbox)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=server.DEFAULT_HOST, help="address to listen on (default 127.0.0.1)")
+        parser.add_argument("--port", type=int, default=server.DEFAULT_PORT, help="port (default 8000; 0 picks a free one)")
+        parser.add_argument("--threads", type=int, default=server.DEFAULT_THREADS, help="web request threads (default 8)")
+        parser.add_argument("--no-demo", action="store_true", help="on first start, do not add the demo mailbox")
+
+    def handle(self, *args, **options):
+        from postdesk import demo
+        from postdesk.worker import Worker
+
+        if not 0 <= options["port"] <= 65535:
+            raise self.fail(f"--port {options['port']}: not a port number", USAGE)
+        started = demo.first_start(with_demo=not options["no_demo"])
+        try:
+            web = server.make_server(server.options_from_env(options["host"], options["port"], options["threads"]))
+        except OSError as exc:
+            raise self.fail(f"cannot listen on {options['host']}:{options['port']}: {exc.strerror or exc}") from None
+
+        stop = threading.Event()
+        worker = Worker(stop=stop)
+        worker_thread = threading.Thread(target=worker.run, name="worker", daemon=True)
+        worker_thread.start()
+
+        url = server.url_of(web)
+        self.stdout.write(f"Postdesk is running at {url}")
+        if started.admin_password:
+            self.stdout.write(f"Log in as {demo.ADMIN_USERNAME} with the password {started.admin_password}")
+            self.stdout.write("(shown this once; change it under Admin → Change password, or with `postdesk changepassword admin`)")
+        if started.demo_mailbox:
+            self.stdout.write(f"Demo mailbox: {started.demo_mailbox} (drop .eml files into its new/ folder to see them arrive)")
+        self.stdout.write("Stop with Ctrl-C.")
+        self.stdout.flush()
+
+        def on_signal(signum, frame):
+            stop.set()
+            raise KeyboardInterrupt  # ends waitress's loop in this (the main) thread
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        try:
+            web.run()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            stop.set()
+            web.close()
+            worker_thread.join(WORKER_JOIN_SECONDS)
+        self.stdout.write("Postdesk stopped")

@@ -1,0 +1,104 @@
+"""The processing loop: one thread that turns stored messages into requests.
+
+Runners only store (intake) and acknowledge; they wake this loop when they
+stored something.  It also looks every few seconds on its own, for rows left by
+a crashed worker (their lease runs out), by `reprocess`, or by another host.
+A failure of the loop itself (database locked, disk full) is retried with
+backoff; a message that keeps failing is quarantined by process_one after
+MAX_ATTEMPTS, so it never blocks the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from django.db import close_old_connections, connection
+from django.utils import timezone
+
+from postdesk import metrics, process
+from postdesk.models import Intake
+from postdesk.process.apply import Applied
+from postdesk.worker import backoff
+from postdesk.worker.config import WorkerConfig
+
+log = logging.getLogger("postdesk.worker")
+
+
+class ProcessingLoop(threading.Thread):
+    def __init__(self, stop: threading.Event, config: WorkerConfig):
+        super().__init__(name="processing", daemon=True)
+        self.stop = stop
+        self.config = config
+        self.wake = threading.Event()
+        self.processed = 0  # outcomes so far (tests and the bench wait on it)
+
+    def run(self) -> None:
+        failures = 0
+        try:
+            while not self.stop.is_set():
+                self.wake.wait(self.config.sweep_every)
+                self.wake.clear()
+                if self.stop.is_set():
+                    return
+                try:
+                    close_old_connections()
+                    self._drain()
+                    failures = 0
+                except Exception as exc:
+                    failures += 1
+                    wait = backoff.delay(failures, 1.0, 60.0)
+                    log.warning("processing failed (%s); again in %.1f s", exc, wait,
+                                extra={"error": type(exc).__name__, "failures": failures, "delay": round(wait, 1)})
+                    connection.close()
+                    self.stop.wait(wait)
+        finally:
+            from postdesk.process import parallel
+
+            parallel.shutdown()
+            connection.close()
+
+    def _drain(self) -> None:
+        outcomes = process.iter_process()
+        try:
+            batch: list = []
+            for outcome in outcomes:
+                batch.append(outcome)
+                if len(batch) >= 100:
+                    self._record(batch)
+                    batch = []
+                if self.stop.is_set():
+                    break  # the claim in flight is given back by iter_process's finally
+            if batch:
+                self._record(batch)
+        finally:
+            outcomes.close()
+
+    def _record(self, outcomes: list) -> None:
+        """Metrics and one structured log line per message."""
+        now = timezone.now()
+        rows = {
+            row["pk"]: row
+            for row in Intake.objects.filter(pk__in=[o.intake_id for o in outcomes]).values("pk", "mailbox__name", "server_date")
+        }
+        for outcome in outcomes:
+            row = rows.get(outcome.intake_id, {})
+            mailbox = row.get("mailbox__name", "")
+            fields = {"mailbox": mailbox, "intake": outcome.intake_id}
+            if isinstance(outcome, Applied):
+                metrics.PROCESSED.labels(mailbox, outcome.outcome).inc()
+                if outcome.request_number is not None:
+                    fields["request"] = _tag(outcome.request_number)
+                if outcome.outcome in ("created", "threaded") and row.get("server_date"):
+                    metrics.ARRIVAL_TO_REQUEST.labels(mailbox).observe(max(0.0, (now - row["server_date"]).total_seconds()))
+                log.info("request %s", outcome.outcome, extra={**fields, "outcome": outcome.outcome})
+            else:
+                metrics.QUARANTINED.labels(mailbox).inc()
+                log.error("message quarantined: %s", outcome.reason, extra=fields)
+            self.processed += 1
+
+
+def _tag(number: int) -> str:
+    from django.conf import settings
+
+    return f"{settings.POSTDESK_TAG_PREFIX}-{number}"

@@ -1,0 +1,128 @@
+"""One mailbox, fetched on its own schedule in its own thread.
+
+A runner fetches (intake and acknowledge only: processing is the processing
+loop's job), then sleeps until the next poll, or until its IDLE watcher says
+new mail is there, or, after a failure, for a backoff delay that grows up to
+the cap.  A slow or dead mailbox only ever holds its own thread and, while
+connecting, one of the worker's connection slots.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from django.db import close_old_connections, connection
+
+from postdesk import metrics
+from postdesk.models import Mailbox
+from postdesk.sources import SourceError
+from postdesk.worker import backoff
+from postdesk.worker.config import WorkerConfig
+from postdesk.worker.idle import IdleWatcher
+from postdesk.worker.maildir_watch import MaildirWatcher
+
+log = logging.getLogger("postdesk.worker")
+
+
+class MailboxRunner(threading.Thread):
+    def __init__(self, mailbox: Mailbox, stop: threading.Event, config: WorkerConfig,
+                 connections: threading.BoundedSemaphore, idle_slots: threading.BoundedSemaphore,
+                 on_stored: Callable[[], None]):
+        super().__init__(name=f"mailbox:{mailbox.name}", daemon=True)
+        self.mailbox_id, self.mailbox_name = mailbox.pk, mailbox.name
+        self.version = mailbox.updated_at  # an edit restarts the runner with the new settings
+        self.config = config
+        self.connections = connections
+        self.idle_slots = idle_slots
+        self.on_stored = on_stored
+        self.worker_stop = stop
+        self.stopping = threading.Event()  # this runner only (mailbox edited, disabled or removed)
+        self.wake = threading.Event()
+        self.watcher: IdleWatcher | MaildirWatcher | None = None
+        self.passes = 0  # completed passes (tests wait on it)
+
+    # --- control ------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        self.stopping.set()
+        self.wake.set()
+
+    def should_stop(self) -> bool:
+        return self.stopping.is_set() or self.worker_stop.is_set()
+
+    def new_mail(self) -> None:
+        self.wake.set()
+
+    # --- the loop -----------------------------------------------------------------
+
+    def run(self) -> None:
+        try:
+            while not self.should_stop():
+                mailbox = self._load()
+                if mailbox is None:
+                    return
+                self.wake.clear()  # mail announced from here on triggers another pass
+                report = self._pass(mailbox)
+                self.passes += 1
+                delay = self._after(mailbox, report)
+                self.wake.wait(delay)
+        finally:
+            self.stopping.set()  # the watcher follows its runner
+            connection.close()
+
+    def _load(self) -> Mailbox | None:
+        close_old_connections()
+        return Mailbox.objects.select_related("assign_to").filter(pk=self.mailbox_id, enabled=True).first()
+
+    def _pass(self, mailbox: Mailbox):
+        from postdesk import pipeline
+
+        with self.connections:
+            report = pipeline.fetch_mailbox(mailbox, process_now=False, should_stop=self.should_stop)
+        if report.fetched:
+            metrics.FETCHED.labels(mailbox.name).inc(report.fetched)
+            self.on_stored()
+        if report.error is not None:
+            metrics.FETCH_ERRORS.labels(mailbox.name, report.error_kind or "error").inc()
+        return report
+
+    def _after(self, mailbox: Mailbox, report) -> float:
+        """Log what changed, start push where it can work; the seconds to wait."""
+        previous = mailbox.consecutive_failures  # as loaded before this pass
+        if report.error is None:
+            if previous:
+                log.warning("mailbox recovered after %d failed passes", previous, extra={"mailbox": mailbox.name, "failures": previous})
+            self._start_watcher(mailbox)
+            return float(mailbox.poll_interval)
+        failures = previous + 1
+        wait = backoff.delay(failures, self.config.backoff_base, self.config.backoff_cap)
+        what = f"{report.error_kind}: {report.error}"
+        advice = "will not fix itself: check the mailbox settings" if report.error_kind in SourceError.PERMANENT else "retrying"
+        fields = {"mailbox": mailbox.name, "kind": report.error_kind, "failures": failures, "delay": round(wait, 1)}
+        # One error line when the mailbox becomes failing, not one per retry.
+        if failures == self.config.failing_after:
+            log.error("mailbox failing (%d passes in a row): %s (%s)", failures, what, advice, extra=fields)
+        elif failures == 1:
+            log.warning("mailbox pass failed: %s (%s)", what, advice, extra=fields)
+        else:
+            log.info("mailbox pass failed again: %s", what, extra=fields)
+        return wait
+
+    def _start_watcher(self, mailbox: Mailbox) -> None:
+        """Push where the source allows it (IMAP IDLE, a Maildir's new/); POP3 only polls."""
+        if self.watcher is not None and (self.watcher.is_alive() or self.watcher.unsupported):
+            return
+        if mailbox.protocol == Mailbox.Protocol.IMAP and self.config.max_idle > 0:
+            self.watcher = IdleWatcher(mailbox.pk, mailbox.name, self.new_mail, self.stopping, self.config, self.idle_slots)
+        elif mailbox.protocol == Mailbox.Protocol.MAILDIR:
+            self.watcher = MaildirWatcher(mailbox.path, mailbox.name, self.new_mail, self.stopping)
+        else:
+            return
+        self.watcher.start()
+
+    @property
+    def pushing(self) -> bool:
+        """True while an IDLE command is running for this mailbox."""
+        return self.watcher is not None and self.watcher.active.is_set()
