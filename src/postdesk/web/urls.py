@@ -21,4 +21,5 @@ urlpatterns = [
     path("messages/<int:message_id>/raw/", views.message_raw, name="message_raw"),
     path("messages/<int:message_id>/body/", views.message_body, name="message_body"),
     path("inline/<str:token>/", views.inline_image, name="inline_image"),
+    path("metrics", views.metrics_view, name="metrics"),
 ]

@@ -8,7 +8,9 @@ images come from inline_image, whose signed URL is the credential.
 
 from __future__ import annotations
 
+import hmac
 import io
+import os
 import re
 
 from django.conf import settings
@@ -306,3 +308,31 @@ def attachment_download(request, attachment_id: int):
 def message_raw(request, message_id: int):
     message = get_object_or_404(Message, pk=message_id)
     return _download(blobs.read(message.raw_id), f"message-{message.pk}.eml", "message/rfc822")
+
+
+# --- metrics --------------------------------------------------------------------
+
+
+def _may_scrape(request) -> bool:
+    """A logged-in user, or a scraper: with POSTDESK_METRICS_TOKEN set, one that
+    sends `Authorization: Bearer TOKEN`; without it, one on this machine."""
+    if request.user.is_authenticated:
+        return True
+    token = os.environ.get("POSTDESK_METRICS_TOKEN", "")
+    if token:
+        sent = request.headers.get("Authorization", "")
+        return hmac.compare_digest(sent.encode(), f"Bearer {token}".encode())
+    return request.META.get("REMOTE_ADDR") in ("127.0.0.1", "::1")
+
+
+@require_GET
+def metrics_view(request):
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    from postdesk import metrics
+
+    if not _may_scrape(request):
+        return HttpResponse("metrics need a login, a local scraper or POSTDESK_METRICS_TOKEN\n", status=403, content_type="text/plain")
+    response = HttpResponse(metrics.exposition(), content_type=CONTENT_TYPE_LATEST)
+    response["Cache-Control"] = "no-store"
+    return response
