@@ -202,3 +202,13 @@ def test_request_page_embeds_a_sandbox_without_scripts_or_same_origin(client, re
     [sandbox] = re.findall(r'<iframe class="message-html"[^>]*sandbox="([^"]*)"', page)
     assert "allow-scripts" not in sandbox and "allow-same-origin" not in sandbox
     assert "text version" in page  # the text stays one click away
+
+
+def test_only_absolute_links_are_kept(client, reader):
+    """A relative link would open a page of our own app outside the sandbox."""
+    _, text = body(client, html_message(
+        '<a href="relative/after-base">a</a><a href="/requests/1/close/">b</a><a href="#top">c</a>'
+        '<a href="https://example.com/x">d</a><a href="mailto:ann@example.com">e</a>'))
+    shown = text.split("<body>", 1)[1]
+    assert "relative/after-base" not in shown and "/requests/1/close/" not in shown and "#top" not in shown
+    assert 'href="https://example.com/x"' in shown and 'href="mailto:ann@example.com"' in shown

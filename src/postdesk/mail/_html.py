@@ -81,6 +81,7 @@ def _clean(html: str, attribute_filter) -> str:
     )
 
 
+_LINK_SCHEMES = {"http", "https", "mailto", "tel"}
 # Attributes a browser loads by itself while rendering (links wait for a click).
 _AUTO_LOADED = {("img", "src"), ("table", "background"), ("td", "background")}
 
@@ -105,6 +106,11 @@ def for_display(html: str, cid_url: Callable[[str], str | None], remote_images: 
         nonlocal blocked
         if attr == "style":
             return _safe_style(value)
+        if (tag, attr) == ("a", "href"):
+            # Only absolute links: a relative one would resolve against our own
+            # server and open, outside the sandbox, a page of the staff app.
+            scheme = value.strip().split(":", 1)[0].lower() if ":" in value else ""
+            return value if scheme in _LINK_SCHEMES else None
         if (tag, attr) not in _AUTO_LOADED:
             return value
         url = value.strip()
