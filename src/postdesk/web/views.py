@@ -85,7 +85,17 @@ def _nav(request) -> dict:
     )
     queues = [{"key": key, "label": label, "count": counts[key], "url": reverse("postdesk_web:queue", args=[key])} for key, label in QUEUES.items()]
     mailboxes = Mailbox.objects.annotate(count=Count("requests")).order_by("name")
-    return {"nav_queues": queues, "nav_mailboxes": mailboxes}
+    return {"nav_queues": queues, "nav_mailboxes": mailboxes, "failing_mailboxes": _failing(request.user)}
+
+
+def _failing(user) -> list[Mailbox]:
+    """Mailboxes failing for a while, for the admins' banner (the worker logs the same once)."""
+    if not user.is_superuser:
+        return []
+    from postdesk.worker.config import WorkerConfig
+
+    threshold = WorkerConfig.from_env().failing_after
+    return list(Mailbox.objects.filter(enabled=True, consecutive_failures__gte=threshold).order_by("name"))
 
 
 def _queue_page(request, queryset: QuerySet, *, title: str, current: str):
