@@ -210,3 +210,27 @@ class RequestEvent(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+
+
+class AuditEvent(models.Model):
+    """Who changed the installation itself: mailboxes added, edited or tested, quarantined
+    messages re-run or discarded.  `target` is text ("mailbox 3", "intake 42") so the
+    record outlives what it names; actor is empty for the command line."""
+
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    kind = models.CharField(max_length=40)  # "mailbox.added", "quarantine.discarded", ...
+    target = models.CharField(max_length=100, db_index=True)
+    detail = models.CharField(max_length=1000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.target}"
+
+    @classmethod
+    def record(cls, actor, kind: str, target: str, detail: str = "") -> AuditEvent:
+        # A command-line run has no user: AnonymousUser and None both mean "no actor".
+        actor = actor if actor is not None and actor.is_authenticated else None
+        return cls.objects.create(actor=actor, kind=kind, target=target[:100], detail=detail[:1000])

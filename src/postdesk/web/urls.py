@@ -2,6 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from postdesk.web import views
+from postdesk.web import mailboxes, quarantine  # the admin pages
 
 app_name = "postdesk_web"
 
@@ -19,6 +20,17 @@ urlpatterns = [
     path("requests/<int:number>/reopen/", views.reopen, name="reopen"),
     path("attachments/<int:attachment_id>/", views.attachment_download, name="attachment"),
     path("messages/<int:message_id>/raw/", views.message_raw, name="message_raw"),
+    # Admins only (web/mailboxes.admin_required).
+    path("mailboxes/", mailboxes.mailbox_list, name="mailbox_list"),
+    path("mailboxes/add/", mailboxes.mailbox_add, name="mailbox_add"),
+    path("mailboxes/<int:pk>/", mailboxes.mailbox_detail, name="mailbox_detail"),
+    path("mailboxes/<int:pk>/edit/", mailboxes.mailbox_edit, name="mailbox_edit"),
+    path("mailboxes/<int:pk>/test/", mailboxes.mailbox_test, name="mailbox_test"),
+    path("quarantine/", quarantine.quarantine_list, name="quarantine"),
+    path("quarantine/<int:pk>/", quarantine.quarantine_detail, name="quarantine_detail"),
+    path("quarantine/<int:pk>/raw/", quarantine.quarantine_raw, name="quarantine_raw"),
+    path("quarantine/<int:pk>/rerun/", quarantine.quarantine_rerun, name="quarantine_rerun"),
+    path("quarantine/<int:pk>/discard/", quarantine.quarantine_discard, name="quarantine_discard"),
     path("messages/<int:message_id>/body/", views.message_body, name="message_body"),
     path("inline/<str:token>/", views.inline_image, name="inline_image"),
     path("metrics", views.metrics_view, name="metrics"),

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import User
-
-from postdesk import secrets
+from postdesk import mailboxes
+from postdesk.mailboxes import as_dict, describe, warnings
 from postdesk.management.base import USAGE, PostdeskCommand, read_password
 from postdesk.models import DEFAULT_SIZE_LIMIT, Intake, Mailbox
-from postdesk.sources import SourceError, open_source
 
-DEFAULT_PORTS = {("imap", "tls"): 993, ("imap", "starttls"): 143, ("imap", "none"): 143,
-                 ("pop3", "tls"): 995, ("pop3", "starttls"): 110, ("pop3", "none"): 110}
-POLICIES = {"imap": {"keep", "seen", "move", "delete"}, "pop3": {"keep", "delete"}, "maildir": {"keep", "seen", "move", "delete"}}
+# Options that name a setting of the same name (postdesk.mailboxes.apply).
+SETTING_OPTIONS = ("address", "host", "port", "security", "username", "ca_file", "folder", "path", "poll_interval",
+                   "size_limit", "after", "assign")
 
 
 class Command(PostdeskCommand):
@@ -69,33 +67,24 @@ class Command(PostdeskCommand):
     # --- actions -------------------------------------------------------------
 
     def _add(self, options):
-        if Mailbox.objects.filter(name=options["name"]).exists():
-            raise self.fail(f"mailbox {options['name']!r} exists already", USAGE)
-        mailbox = Mailbox(name=options["name"], protocol=options["protocol"])
-        if mailbox.protocol == "pop3":
-            mailbox.after_import = Mailbox.After.KEEP  # POP3 cannot move or mark
-        self._apply(mailbox, options)
-        self._validate(mailbox)
-        mailbox.save()
+        changes = {"name": options["name"], "protocol": options["protocol"], **self._changes(options)}
+        try:
+            mailbox = mailboxes.add(changes)
+        except mailboxes.InvalidSettings as exc:
+            raise self.fail(one_line(exc), USAGE) from None
         self._done(mailbox, f"added mailbox {mailbox.name} ({describe(mailbox)})", options)
 
     def _edit(self, options):
         mailbox = self._get(options["name"])
+        changes = self._changes(options)
         if options.get("protocol"):
-            mailbox.protocol = options["protocol"]
+            changes["protocol"] = options["protocol"]
         if options["rename"]:
-            mailbox.name = options["rename"]
-        if options["verify"]:
-            mailbox.verify_tls = True
-        if options["enable"]:
-            mailbox.enabled = True
-        if options["disable"]:
-            mailbox.enabled = False
-        if options["unassign"]:
-            mailbox.assign_to = None
-        self._apply(mailbox, options)
-        self._validate(mailbox)
-        mailbox.save()
+            changes["name"] = options["rename"]
+        try:
+            mailboxes.edit(mailbox, changes)
+        except mailboxes.InvalidSettings as exc:
+            raise self.fail(one_line(exc), USAGE) from None
         self._done(mailbox, f"changed mailbox {mailbox.name} ({describe(mailbox)})", options)
 
     def _list(self, options):
@@ -138,21 +127,13 @@ class Command(PostdeskCommand):
     def _test(self, options):
         mailbox = self._get(options["name"])
         self._warn(mailbox)
-        try:
-            source = open_source(mailbox)
-            try:
-                count = source.count()
-            finally:
-                source.close()
-        except SourceError as exc:
-            if options["json"]:
-                self.emit_json({"ok": False, "kind": exc.kind, "error": exc.message, "permanent": exc.permanent})
-            raise self.fail(f"{mailbox.name}: {exc.kind}: {exc.message}") from None
-        except secrets.SecretError as exc:
-            raise self.fail(f"{mailbox.name}: {exc}") from None
+        result = mailboxes.test_connection(mailbox)
         if options["json"]:
-            return self.emit_json({"ok": True, "messages": count})
-        self.stdout.write(f"{mailbox.name}: ok, {count} message{'s' if count != 1 else ''} in {mailbox.folder}")
+            self.emit_json(result.as_dict())
+        if not result.ok:
+            raise self.fail(f"{mailbox.name}: {result.summary}")
+        if not options["json"]:
+            self.stdout.write(f"{mailbox.name}: {result.summary}")
 
     # --- helpers -------------------------------------------------------------
 
@@ -162,43 +143,25 @@ class Command(PostdeskCommand):
         except Mailbox.DoesNotExist:
             raise self.fail(f"no mailbox named {name!r} (see `postdesk mailbox list`)", USAGE) from None
 
-    def _apply(self, mailbox: Mailbox, options) -> None:
-        for option, attr in (("address", "address"), ("host", "host"), ("port", "port"), ("security", "security"),
-                             ("username", "username"), ("ca_file", "ca_file"), ("folder", "folder"), ("path", "path"),
-                             ("poll_interval", "poll_interval")):
-            if options.get(option) is not None:
-                setattr(mailbox, attr, options[option])
+    @staticmethod
+    def _changes(options) -> dict:
+        """The settings these options change (postdesk.mailboxes.apply): only those given."""
+        changes = {key: options[key] for key in SETTING_OPTIONS if options.get(key) is not None}
+        # In the order the flags always took effect: --no-verify beats --verify, --disable beats --enable.
+        if options.get("verify"):
+            changes["verify_tls"] = True
         if options.get("no_verify"):
-            mailbox.verify_tls = False
-        if options.get("size_limit") is not None:
-            mailbox.size_limit = int(options["size_limit"] * 1048576)
-        if options.get("after"):
-            policy, _, folder = options["after"].partition(":")
-            if policy not in ("keep", "seen", "move", "delete"):
-                raise self.fail(f"--after must be keep, seen, move:FOLDER or delete, not {options['after']!r}", USAGE)
-            mailbox.after_import = policy
-            if policy == "move":
-                mailbox.move_folder = folder or mailbox.move_folder or "Imported"
-        if options.get("assign"):
-            try:
-                mailbox.assign_to = User.objects.get(username=options["assign"])
-            except User.DoesNotExist:
-                raise self.fail(f"no staff member {options['assign']!r} (add one with `postdesk staff add`)", USAGE) from None
+            changes["verify_tls"] = False
+        if options.get("enable"):
+            changes["enabled"] = True
+        if options.get("disable"):
+            changes["enabled"] = False
+        if options.get("unassign"):
+            changes["unassign"] = True
         password = read_password(options)
         if password is not None:
-            mailbox.secret = secrets.encrypt(password)
-        if mailbox.port is None and mailbox.protocol != "maildir":
-            mailbox.port = DEFAULT_PORTS[(mailbox.protocol, mailbox.security)]
-
-    def _validate(self, mailbox: Mailbox) -> None:
-        if mailbox.protocol == "maildir":
-            if not mailbox.path:
-                raise self.fail("a maildir mailbox needs --path DIR", USAGE)
-        elif not mailbox.host or not mailbox.username:
-            raise self.fail(f"an {mailbox.protocol} mailbox needs --host and --username", USAGE)
-        if mailbox.after_import not in POLICIES[mailbox.protocol]:
-            allowed = ", ".join(sorted(POLICIES[mailbox.protocol]))
-            raise self.fail(f"--after {mailbox.after_import} is not possible with {mailbox.protocol} (use {allowed})", USAGE)
+            changes["password"] = password
+        return changes
 
     def _done(self, mailbox: Mailbox, message: str, options) -> None:
         if options.get("json"):
@@ -212,46 +175,7 @@ class Command(PostdeskCommand):
             self.stderr.write(f"warning: {warning}")
 
 
-def warnings(mailbox: Mailbox) -> list[str]:
-    found = []
-    if mailbox.protocol != "maildir" and not mailbox.verify_tls:
-        found.append(f"{mailbox.name}: certificate verification is OFF; anyone on the path can read this mailbox's password")
-    if mailbox.protocol != "maildir" and mailbox.security == "none":
-        found.append(f"{mailbox.name}: no TLS; the password and mail cross the network in plain text")
-    return found
-
-
-def describe(m: Mailbox) -> str:
-    if m.protocol == "maildir":
-        where = m.path
-    else:
-        where = f"{m.protocol}://{m.username}@{m.host}:{m.port} {m.security}"
-    route = f"-> {m.assign_to.get_username()}" if m.assign_to_id else "-> general queue"
-    return f"{where}, after: {m.after_label} {route}"
-
-
-def as_dict(m: Mailbox) -> dict:
-    return {
-        "name": m.name,
-        "address": m.address,
-        "protocol": m.protocol,
-        "host": m.host,
-        "port": m.port,
-        "security": m.security,
-        "verify_tls": m.verify_tls,
-        "ca_file": m.ca_file,
-        "username": m.username,
-        "password": "(set)" if m.secret else "(not set)",
-        "folder": m.folder,
-        "path": m.path,
-        "after": m.after_label,
-        "assign": m.assign_to.get_username() if m.assign_to_id else None,
-        "enabled": m.enabled,
-        "poll_interval": m.poll_interval,
-        "size_limit_mb": round(m.size_limit / 1048576, 1),
-        "last_attempt": m.last_attempt_at,
-        "last_success": m.last_success_at,
-        "last_error": m.last_error or None,
-        "consecutive_failures": m.consecutive_failures,
-        "warnings": warnings(m),
-    }
+def one_line(exc: mailboxes.InvalidSettings) -> str:
+    """Every problem, each with the option that sets it."""
+    return "; ".join(message if setting in ("name", "protocol") else f"{message} (--{setting.replace('_', '-')})"
+                     for setting, message in exc.errors.items())

@@ -1,16 +1,18 @@
-"""postdesk quarantine list|show: messages that could not be imported, with why."""
+"""postdesk quarantine list|show|discard: messages that could not be imported, with why."""
 
 from __future__ import annotations
 
 import sys
 
+from postdesk import quarantine
 from postdesk.management.base import USAGE, PostdeskCommand
 from postdesk.models import Intake
 from postdesk.store import blobs
 
 
 class Command(PostdeskCommand):
-    help = "List quarantined messages (list [--json]), or print one's raw bytes (show ID --raw)."
+    help = ("List quarantined messages (list [--json]), print one's raw bytes (show ID --raw), "
+            "or discard one (discard ID: its bytes are kept).")
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
@@ -19,21 +21,15 @@ class Command(PostdeskCommand):
         show = sub.add_parser("show")
         show.add_argument("id", type=int)
         show.add_argument("--raw", action="store_true", help="write the raw message to standard output")
+        discard = sub.add_parser("discard", help="give up on a quarantined message (recorded; the raw bytes are kept)")
+        discard.add_argument("id", type=int)
 
     def handle(self, *args, **options):
         if options["action"] == "show":
             return self._show(options)
-        rows = [
-            {
-                "id": i.pk,
-                "mailbox": i.mailbox.name,
-                "source_key": i.source_key,
-                "size": i.size,
-                "fetched": i.fetched_at.isoformat(),
-                "reason": i.quarantine_reason,
-            }
-            for i in Intake.objects.filter(status=Intake.Status.QUARANTINED).select_related("mailbox").order_by("id")
-        ]
+        if options["action"] == "discard":
+            return self._discard(options)
+        rows = [quarantine.as_dict(i) for i in quarantine.held()]
         if options["json"]:
             return self.emit_json(rows)
         if not rows:
@@ -52,3 +48,8 @@ class Command(PostdeskCommand):
             return
         self.stdout.write(f"#{intake.pk} from {intake.mailbox.name} ({intake.source_key}), {intake.size} bytes, {intake.status}")
         self.stdout.write(f"reason: {intake.quarantine_reason or '-'}")
+
+    def _discard(self, options):
+        if not quarantine.discard(options["id"]):
+            raise self.fail(f"intake #{options['id']} is not in the quarantine (see `postdesk quarantine list`)", USAGE)
+        self.stdout.write(f"discarded #{options['id']} (its raw bytes are kept)")

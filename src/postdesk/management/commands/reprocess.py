@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from postdesk import process
+from postdesk import quarantine
 from postdesk.management.base import USAGE, PostdeskCommand
-from postdesk.models import Intake
-from postdesk.pipeline import MailboxReport
 
 
 class Command(PostdeskCommand):
@@ -18,18 +16,15 @@ class Command(PostdeskCommand):
 
     def handle(self, *args, **options):
         if options["all"]:
-            ids = list(Intake.objects.filter(status=Intake.Status.QUARANTINED).values_list("pk", flat=True))
+            ids = list(quarantine.held().values_list("pk", flat=True))
         elif options["ids"]:
             ids = options["ids"]
-            missing = set(ids) - set(Intake.objects.filter(pk__in=ids).values_list("pk", flat=True))
+            missing = quarantine.missing(ids)
             if missing:
-                raise self.fail(f"no intake {', '.join(map(str, sorted(missing)))}", USAGE)
+                raise self.fail(f"no intake {', '.join(map(str, missing))}", USAGE)
         else:
             raise self.fail("name the IDs to re-run, or --all (see `postdesk quarantine list`)", USAGE)
-        process.requeue(ids)
-        report = MailboxReport("reprocess")
-        for outcome in process.iter_process(ids=ids):
-            report.count(outcome)
+        report = quarantine.rerun(ids).report
         if options["json"]:
             return self.emit_json(report.as_dict())
         self.stdout.write(f"re-ran {len(ids)}: {report.outcome_line()}")
