@@ -348,3 +348,22 @@ def test_stylesheet_is_found(settings):
     from django.contrib.staticfiles import finders
 
     assert finders.find("postdesk/app.css")
+
+
+# --- the failing-mailbox banner -------------------------------------------------
+
+
+def test_admins_see_failing_mailboxes_in_a_banner(client, staff, mailbox):
+    mailbox.consecutive_failures = 3
+    mailbox.last_error = "login: login as 'support' refused: [AUTHENTICATIONFAILED]"
+    mailbox.save()
+    client.force_login(staff)
+    assert "banner-failing" not in client.get("/queue/general/").content.decode()  # staff: not theirs to fix
+    admin = User.objects.create_superuser("ada", "ada@example.com", "pw")
+    client.force_login(admin)
+    page = client.get("/queue/general/").content.decode()
+    assert "1 mailbox failing" in page and "AUTHENTICATIONFAILED" in page
+    assert f'href="/mailboxes/{mailbox.pk}/"' in page
+    mailbox.consecutive_failures = 1  # one failed pass is not "failing" yet
+    mailbox.save()
+    assert "banner-failing" not in client.get("/queue/general/").content.decode()
