@@ -1,0 +1,61 @@
+"""The Django admin (/admin/, superusers): a raw view of the tables for admins.
+
+Day-to-day work happens in the staff UI; here nothing that matters for
+exactly-once intake can be edited by hand (intake rows and the audit trail are
+read-only), and mailbox secrets are never shown.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from postdesk.models import AuditEvent, Customer, Intake, Mailbox, Request, RequestEvent
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Mailbox)
+class MailboxAdmin(admin.ModelAdmin):
+    list_display = ("name", "protocol", "host", "enabled", "consecutive_failures", "last_success_at")
+    exclude = ("secret",)  # set it with `postdesk mailbox edit --password-stdin` or the Mailboxes page
+    readonly_fields = ("last_attempt_at", "last_success_at", "last_error", "last_error_at", "consecutive_failures")
+
+
+@admin.register(Request)
+class RequestAdmin(admin.ModelAdmin):
+    list_display = ("id", "subject", "status", "assignee", "mailbox", "updated_at")
+    list_filter = ("status", "mailbox")
+    search_fields = ("subject", "customer__address")
+    raw_id_fields = ("customer",)
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    list_display = ("address", "name", "created_at")
+    search_fields = ("address", "name")
+
+
+@admin.register(Intake)
+class IntakeAdmin(ReadOnlyAdmin):
+    list_display = ("id", "mailbox", "source_key", "status", "attempts", "fetched_at", "processed_at")
+    list_filter = ("status", "mailbox")
+
+
+@admin.register(RequestEvent)
+class RequestEventAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "request", "actor", "kind", "detail")
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "actor", "kind", "target", "detail")
+    list_filter = ("kind",)
