@@ -21,28 +21,12 @@ pytestmark = pytest.mark.django_db
 SECRET = "hunter2-very-secret"
 
 
-@pytest.fixture(autouse=True)
-def data_dir(settings, tmp_path):
-    settings.DATA_DIR = tmp_path
-    secrets._fernet.cache_clear()  # the mailbox key lives in this test's data dir
-    yield tmp_path
-    secrets._fernet.cache_clear()
-
-
-@pytest.fixture
-def admin(db):
-    return User.objects.create_user("ada", "ada@example.com", "pw", is_staff=True, is_superuser=True)
 
 
 @pytest.fixture
 def staff(db):
     return User.objects.create_user("phil", "phil@example.com", "pw", is_staff=True)
 
-
-@pytest.fixture
-def as_admin(client, admin):
-    client.force_login(admin)
-    return client
 
 
 @pytest.fixture

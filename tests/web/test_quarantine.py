@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils.html import escape
 
-from postdesk import pipeline, secrets
+from postdesk import pipeline
 from postdesk.models import AuditEvent, Intake, Mailbox, Request
 from postdesk.store import blobs
 from postdesk.web.quarantine import PREVIEW_BYTES
@@ -21,23 +21,7 @@ pytestmark = pytest.mark.django_db
 REASON = "over the size limit: 0.1 MB > 0.0 MB (re-run to import it anyway)"
 
 
-@pytest.fixture(autouse=True)
-def data_dir(settings, tmp_path):
-    settings.DATA_DIR = tmp_path
-    secrets._fernet.cache_clear()
-    yield tmp_path
-    secrets._fernet.cache_clear()
 
-
-@pytest.fixture
-def admin(db):
-    return User.objects.create_user("ada", "ada@example.com", "pw", is_staff=True, is_superuser=True)
-
-
-@pytest.fixture
-def as_admin(client, admin):
-    client.force_login(admin)
-    return client
 
 
 @pytest.fixture

@@ -28,6 +28,18 @@ class ServerOptions:
     trusted_proxy: str = ""
 
 
+def add_arguments(parser) -> None:
+    """--host, --port, --threads: the same for `postdesk serve` and `postdesk run`."""
+    parser.add_argument("--host", default=DEFAULT_HOST, help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default 8000; 0 picks a free one)")
+    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="request threads (default 8)")
+
+
+def check_port(port: int) -> str | None:
+    """The error for a --port that is no port, or None."""
+    return None if 0 <= port <= 65535 else f"--port {port}: not a port number"
+
+
 def options_from_env(host: str, port: int, threads: int) -> ServerOptions:
     return ServerOptions(host=host, port=port, threads=threads, trusted_proxy=os.environ.get("POSTDESK_TRUSTED_PROXY", ""))
 

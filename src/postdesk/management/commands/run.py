@@ -15,17 +15,15 @@ class Command(PostdeskCommand):
     help = "Run Postdesk: the web UI and the mail worker in one process (first start: an admin and a demo mailbox)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--host", default=server.DEFAULT_HOST, help="address to listen on (default 127.0.0.1)")
-        parser.add_argument("--port", type=int, default=server.DEFAULT_PORT, help="port (default 8000; 0 picks a free one)")
-        parser.add_argument("--threads", type=int, default=server.DEFAULT_THREADS, help="web request threads (default 8)")
+        server.add_arguments(parser)
         parser.add_argument("--no-demo", action="store_true", help="on first start, do not add the demo mailbox")
 
     def handle(self, *args, **options):
         from postdesk import demo
         from postdesk.worker import Worker
 
-        if not 0 <= options["port"] <= 65535:
-            raise self.fail(f"--port {options['port']}: not a port number", USAGE)
+        if error := server.check_port(options["port"]):
+            raise self.fail(error, USAGE)
         started = demo.first_start(with_demo=not options["no_demo"])
         try:
             web = server.make_server(server.options_from_env(options["host"], options["port"], options["threads"]))

@@ -14,13 +14,11 @@ class Command(PostdeskCommand):
     help = "Serve the staff web UI (waitress + WhiteNoise): serve [--host 127.0.0.1] [--port 8000]."
 
     def add_arguments(self, parser):
-        parser.add_argument("--host", default=server.DEFAULT_HOST, help="address to listen on (default 127.0.0.1)")
-        parser.add_argument("--port", type=int, default=server.DEFAULT_PORT, help="port (default 8000; 0 picks a free one)")
-        parser.add_argument("--threads", type=int, default=server.DEFAULT_THREADS, help="request threads (default 8)")
+        server.add_arguments(parser)
 
     def handle(self, *args, **options):
-        if not 0 <= options["port"] <= 65535:
-            raise self.fail(f"--port {options['port']}: not a port number", USAGE)
+        if error := server.check_port(options["port"]):
+            raise self.fail(error, USAGE)
         try:
             web = server.make_server(server.options_from_env(options["host"], options["port"], options["threads"]))
         except OSError as exc:
