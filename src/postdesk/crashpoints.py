@@ -15,6 +15,7 @@ POINTS = (
     "after-acknowledge",  # acknowledged at the source, acknowledgement not yet recorded
     "before-process",  # acknowledged and recorded, not processed
     "inside-process",  # inside the processing transaction, before it commits
+    "after-send",  # the SMTP server accepted an outgoing mail, not yet recorded as sent
 )
 
 _counts: dict[str, int] = {}

@@ -50,6 +50,25 @@ class Mailbox(models.Model):
     enabled = models.BooleanField(default=True)
     poll_interval = models.PositiveIntegerField(default=60, help_text="seconds")
     size_limit = models.PositiveBigIntegerField(default=DEFAULT_SIZE_LIMIT, help_text="bytes")
+    # Sending (acknowledgements, staff replies): an SMTP account, or the fetching
+    # account's host and credentials ("same as fetching").
+    smtp_same_as_fetch = models.BooleanField(default=False)
+    smtp_host = models.CharField(max_length=255, blank=True)
+    smtp_port = models.PositiveIntegerField(null=True, blank=True)
+    smtp_security = models.CharField(max_length=10, choices=Security.choices, default=Security.STARTTLS)
+    smtp_verify_tls = models.BooleanField(default=True)
+    smtp_ca_file = models.CharField(max_length=1024, blank=True)
+    smtp_username = models.CharField(max_length=255, blank=True)
+    smtp_secret = models.TextField(blank=True, help_text="the SMTP password, encrypted (postdesk.secrets)")
+    from_address = models.CharField(max_length=254, blank=True, help_text="From of our mail; default: address")
+    from_name = models.CharField(max_length=255, blank=True)
+    sent_folder = models.CharField(max_length=255, blank=True, help_text="IMAP folder to keep a copy of what we send in")
+    # Acknowledgements: only for a new request from a person (see outbound/policy.py).
+    ack_enabled = models.BooleanField(default=False)
+    ack_subject = models.CharField(max_length=500, blank=True)
+    ack_body = models.TextField(blank=True)
+    ack_backlog = models.BooleanField(default=False, help_text="also acknowledge mail that was there when the mailbox was connected")
+    ack_daily_limit = models.PositiveIntegerField(default=5, help_text="acknowledgements per sender per day at most")
     # Health, updated on every fetch attempt.
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     last_success_at = models.DateTimeField(null=True, blank=True)
@@ -143,9 +162,23 @@ class Message(models.Model):
     defects = models.JSONField(default=list)
     raw = models.ForeignKey(Blob, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    # "in": mail we received; "out": mail we sent (staff reply, acknowledgement;
+    # kept here so a customer's answer threads to it by References); "note": an
+    # internal note, never sent.
+    direction = models.CharField(max_length=5, default="in", db_index=True)
+    kind = models.CharField(max_length=12, blank=True)  # "reply", "ack" for direction "out"
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
         ordering = ["created_at", "id"]
+
+    @property
+    def outgoing(self) -> bool:
+        return self.direction == "out"
+
+    @property
+    def note(self) -> bool:
+        return self.direction == "note"
 
 
 class Attachment(models.Model):
@@ -160,6 +193,39 @@ class Attachment(models.Model):
 
     class Meta:
         ordering = ["message", "position"]
+
+
+class Outgoing(models.Model):
+    """One mail to send: the outbox.
+
+    Written in the same transaction as what causes it (a staff reply, a new
+    request that is acknowledged), with the exact bytes to send, so a crash
+    can neither lose it nor change it: a resend after a crash carries the same
+    Message-ID and is recognisable as the same mail."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "queued"
+        SENDING = "sending", "sending"
+        SENT = "sent", "sent"
+        FAILED = "failed", "failed"
+
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="outgoing_mail")
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.PROTECT, related_name="outbox")
+    envelope_from = models.CharField(max_length=254)
+    recipients = models.JSONField(default=list)  # envelope: To + Cc (+ Bcc)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=100, blank=True)
+    last_error = models.CharField(max_length=1000, blank=True)
+    smtp_reply = models.CharField(max_length=1000, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    copied_to_sent = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="outgoing_due_idx")]
 
 
 class Intake(models.Model):
@@ -193,6 +259,9 @@ class Intake(models.Model):
     last_error = models.TextField(blank=True)
     quarantine_reason = models.TextField(blank=True)
     message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="intakes")
+    # Taken before the mailbox's first complete pass: it was there when the
+    # mailbox was connected, and is not acknowledged unless the admin asks.
+    backlog = models.BooleanField(default=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["mailbox", "source_key"], name="intake_unique_source_key")]

@@ -67,6 +67,8 @@ def _row(mailbox: Mailbox, item: Fetched, blob, over: bool) -> Intake:
         server_date=item.server_date,
         status=Intake.Status.QUARANTINED if over else Intake.Status.PENDING,
         quarantine_reason=_size_reason(len(item.raw), mailbox.size_limit) if over else "",
+        # No complete pass yet: this mail was waiting when the mailbox was connected.
+        backlog=mailbox.last_success_at is None,
     )
 
 

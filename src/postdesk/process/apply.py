@@ -20,6 +20,7 @@ from postdesk.models import (
     Request,
     RequestEvent,
 )
+from postdesk.outbound import acknowledge
 from postdesk.process.thread import find_request
 from postdesk.store import blobs
 
@@ -186,6 +187,8 @@ class _Batch:
             _mark_intakes(list(self._marks.values()))
         if self._events:
             RequestEvent.objects.bulk_create(self._events.values())
+        # In this transaction: a new request and its acknowledgement commit together.
+        acknowledge.plan([(intake, parsed, message) for intake, parsed, message, outcome in self._staged if outcome == "created"])
         return [result() for result in self._results]
 
     def _mark(self, intake: Intake, status: str, message_pk: int) -> None:

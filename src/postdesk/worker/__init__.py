@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from django.db import close_old_connections, connection
 
@@ -24,10 +25,11 @@ from postdesk.models import Mailbox
 from postdesk.worker.config import WorkerConfig
 from postdesk.worker.processing import ProcessingLoop
 from postdesk.worker.runner import MailboxRunner
+from postdesk.worker.sending import SendingLoop
 
 log = logging.getLogger("postdesk.worker")
 
-JOIN_SECONDS = 5.0  # per thread at shutdown; runners are daemons, so a hung socket cannot hold the exit
+JOIN_SECONDS = 5.0  # for all threads together at shutdown; runners are daemons, so a hung socket cannot hold the exit
 
 
 class Worker:
@@ -36,7 +38,9 @@ class Worker:
         self.stop = stop or threading.Event()
         self.connections = threading.BoundedSemaphore(self.config.max_connections)
         self.idle_slots = threading.BoundedSemaphore(max(1, self.config.max_idle))
-        self.processing = ProcessingLoop(self.stop, self.config)
+        self.sending = SendingLoop(self.stop, self.config)
+        # Acknowledgements are queued by processing: wake the sender then.
+        self.processing = ProcessingLoop(self.stop, self.config, on_processed=self.sending.wake.set)
         self.runners: dict[int, MailboxRunner] = {}
         self.ready = threading.Event()  # set once the first runners are started
 
@@ -44,6 +48,7 @@ class Worker:
         """Run until `stop` is set."""
         log.info("worker started", extra={"count": Mailbox.objects.filter(enabled=True).count()})
         self.processing.start()
+        self.sending.start()
         self.processing.wake.set()  # whatever an earlier run left pending
         try:
             while not self.stop.is_set():
@@ -79,6 +84,10 @@ class Worker:
         for runner in runners:
             runner.request_stop()
         self.processing.wake.set()
-        for thread in [*runners, *(r.watcher for r in runners if r.watcher), self.processing]:
-            thread.join(JOIN_SECONDS)
+        self.sending.wake.set()
+        # One deadline for all of them: joined one by one with JOIN_SECONDS each, N runners
+        # stuck in a network read would hold the exit for N times as long.
+        deadline = time.monotonic() + JOIN_SECONDS
+        for thread in [*runners, *(r.watcher for r in runners if r.watcher), self.processing, self.sending]:
+            thread.join(max(0.0, deadline - time.monotonic()))
         log.info("worker stopped")

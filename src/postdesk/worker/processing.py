@@ -26,10 +26,11 @@ log = logging.getLogger("postdesk.worker")
 
 
 class ProcessingLoop(threading.Thread):
-    def __init__(self, stop: threading.Event, config: WorkerConfig):
+    def __init__(self, stop: threading.Event, config: WorkerConfig, on_processed=None):
         super().__init__(name="processing", daemon=True)
         self.stop = stop
         self.config = config
+        self.on_processed = on_processed or (lambda: None)
         self.wake = threading.Event()
         self.processed = 0  # outcomes so far (tests and the bench wait on it)
 
@@ -73,6 +74,7 @@ class ProcessingLoop(threading.Thread):
                 self._record(batch)
         finally:
             outcomes.close()
+            self.on_processed()
 
     def _record(self, outcomes: list) -> None:
         """Metrics and one structured log line per message."""

@@ -1,0 +1,150 @@
+"""Delivering the outbox: claim due rows with a lease, send over SMTP, record.
+
+Failures and what they become:
+- 4xx replies, refused or dropped connections, timeouts: retried with backoff
+  (the row goes back to "queued" with next_attempt_at), up to MAX_ATTEMPTS;
+- 5xx replies (the server will never take it): "failed", with the server's reply;
+- a crash between the server's "250 OK" and our record: the lease runs out (at
+  once if the crashed worker was on this host) and the mail is sent again:
+  the same bytes with the same Message-ID, so mail clients and our own intake
+  recognise the copy.  SMTP has no way to ask whether a message was taken, so
+  at-least-once with a stable identity is the strongest promise possible.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from postdesk import crashpoints, secrets
+from postdesk.models import Outgoing
+from postdesk.outbound.smtp import SmtpConfigError, account_for, connect
+from postdesk.process import _dead_local_owners, lease_owner
+from postdesk.store import blobs
+from postdesk.worker import backoff
+
+log = logging.getLogger("postdesk.outbound")
+
+MAX_ATTEMPTS = 12  # with the backoff below: about a day of retrying
+LEASE = timedelta(minutes=5)
+RETRY_BASE, RETRY_CAP = 30.0, 4 * 3600.0
+CLAIM_BATCH = 20
+
+
+@dataclass(frozen=True)
+class SendResult:
+    outgoing_id: int
+    status: str  # "sent", "retry", "failed"
+    detail: str = ""
+
+
+def send_due(limit: int = CLAIM_BATCH) -> list[SendResult]:
+    return [send_one(outgoing_id, attempts) for outgoing_id, attempts in claim(limit)]
+
+
+def claim(limit: int = CLAIM_BATCH) -> list[tuple[int, int]]:
+    """Lease due rows: queued ones whose time has come, and "sending" ones whose
+    sender died (lease run out, or its process on this host is gone)."""
+    now = timezone.now()
+    with transaction.atomic():
+        sending = Outgoing.objects.filter(status=Outgoing.Status.SENDING)
+        free = Q(lease_until__lt=now)
+        dead = _dead_local_owners(sending.filter(lease_until__gte=now))
+        if dead:
+            free |= Q(lease_owner__in=dead)
+        rows = Outgoing.objects.filter(
+            Q(status=Outgoing.Status.QUEUED, next_attempt_at__lte=now) | (Q(status=Outgoing.Status.SENDING) & free)
+        )
+        if connection.features.has_select_for_update_skip_locked:
+            rows = rows.select_for_update(skip_locked=True)
+        picked = list(rows.order_by("id").values_list("id", flat=True)[:limit])
+        if not picked:
+            return []
+        Outgoing.objects.filter(pk__in=picked).update(
+            status=Outgoing.Status.SENDING, attempts=F("attempts") + 1, lease_until=now + LEASE, lease_owner=lease_owner()
+        )
+        return list(Outgoing.objects.filter(pk__in=picked).order_by("id").values_list("id", "attempts"))
+
+
+def send_one(outgoing_id: int, attempts: int) -> SendResult:
+    out = Outgoing.objects.select_related("mailbox", "message").get(pk=outgoing_id)
+    try:
+        raw = blobs.read(out.message.raw_id)
+        client = connect(account_for(out.mailbox))
+        try:
+            refused = client.sendmail(out.envelope_from, out.recipients, raw)
+        finally:
+            _quit_quietly(client)
+    except smtplib.SMTPRecipientsRefused as exc:
+        codes = [code for code, _ in exc.recipients.values()]
+        detail = "; ".join(f"{addr}: {code} {_text(msg)}" for addr, (code, msg) in exc.recipients.items())
+        if all(code >= 500 for code in codes):
+            return _failed(out, attempts, f"every recipient refused: {detail}", detail)
+        return _retry(out, attempts, f"recipients refused for now: {detail}")
+    except smtplib.SMTPResponseException as exc:
+        reply = f"{exc.smtp_code} {_text(exc.smtp_error)}"
+        if exc.smtp_code >= 500:
+            return _failed(out, attempts, f"the server refused the mail: {reply}", reply)
+        return _retry(out, attempts, f"the server said try later: {reply}")
+    except (SmtpConfigError, secrets.SecretError, smtplib.SMTPNotSupportedError) as exc:
+        return _retry(out, attempts, str(exc))  # a person must act; retrying picks up the fix
+    except (smtplib.SMTPException, OSError) as exc:
+        return _retry(out, attempts, f"{type(exc).__name__}: {exc}")
+    crashpoints.reached("after-send")
+    return _sent(out, attempts, refused)
+
+
+def _owned(out: Outgoing, attempts: int):
+    """The row, only if no other sender claimed it since (attempts is the fencing token)."""
+    return Outgoing.objects.filter(pk=out.pk, status=Outgoing.Status.SENDING, attempts=attempts)
+
+
+def _sent(out: Outgoing, attempts: int, refused: dict) -> SendResult:
+    note = "; ".join(f"{addr}: {code} {_text(msg)}" for addr, (code, msg) in refused.items())
+    _owned(out, attempts).update(
+        status=Outgoing.Status.SENT, sent_at=timezone.now(), lease_until=None, lease_owner="",
+        last_error=f"some recipients refused: {note}"[:1000] if note else "", smtp_reply="250 accepted",
+    )
+    log.info("mail sent", extra={"mailbox": out.mailbox.name, "request": out.message.request_id, "outcome": out.message.kind})
+    return SendResult(out.pk, "sent", note)
+
+
+def _retry(out: Outgoing, attempts: int, reason: str) -> SendResult:
+    if attempts >= MAX_ATTEMPTS:
+        return _failed(out, attempts, f"gave up after {attempts} attempts: {reason}", "")
+    wait = backoff.delay(attempts, RETRY_BASE, RETRY_CAP)
+    _owned(out, attempts).update(
+        status=Outgoing.Status.QUEUED, next_attempt_at=timezone.now() + timedelta(seconds=wait),
+        lease_until=None, lease_owner="", last_error=reason[:1000],
+    )
+    log.warning("mail not sent, retrying in %.0f s: %s", wait, reason,
+                extra={"mailbox": out.mailbox.name, "request": out.message.request_id, "delay": round(wait)})
+    return SendResult(out.pk, "retry", reason)
+
+
+def _failed(out: Outgoing, attempts: int, reason: str, reply: str) -> SendResult:
+    _owned(out, attempts).update(
+        status=Outgoing.Status.FAILED, lease_until=None, lease_owner="", last_error=reason[:1000], smtp_reply=reply[:1000],
+    )
+    log.error("mail failed: %s", reason, extra={"mailbox": out.mailbox.name, "request": out.message.request_id})
+    return SendResult(out.pk, "failed", reason)
+
+
+def _quit_quietly(client) -> None:
+    try:
+        client.quit()
+    except Exception:
+        try:
+            client.close()
+        except Exception:
+            pass
+
+
+def _text(value) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
