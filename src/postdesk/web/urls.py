@@ -3,6 +3,7 @@ from django.urls import path
 
 from postdesk.web import views
 from postdesk.web import mailboxes, quarantine  # the admin pages
+from postdesk.web import replies
 
 app_name = "postdesk_web"
 
@@ -18,6 +19,8 @@ urlpatterns = [
     path("requests/<int:number>/unassign/", views.unassign, name="unassign"),
     path("requests/<int:number>/close/", views.close, name="close"),
     path("requests/<int:number>/reopen/", views.reopen, name="reopen"),
+    path("requests/<int:number>/reply/", replies.reply, name="reply"),
+    path("requests/<int:number>/note/", replies.note, name="note"),
     path("attachments/<int:attachment_id>/", views.attachment_download, name="attachment"),
     path("messages/<int:message_id>/raw/", views.message_raw, name="message_raw"),
     # Admins only (web/mailboxes.admin_required).

@@ -142,7 +142,11 @@ def _staff():
 @login_required
 def request_detail(request, number: int):
     req = get_object_or_404(Request.objects.select_related("assignee", "mailbox", "customer"), pk=number)
-    conversation = list(req.messages.prefetch_related(Prefetch("attachments", queryset=Attachment.objects.order_by("position"))))
+    conversation = list(
+        req.messages.select_related("outgoing_mail", "author").prefetch_related(
+            Prefetch("attachments", queryset=Attachment.objects.order_by("position"))
+        )
+    )
     show_images = _message_ids(request.GET.getlist("images"))
     for message in conversation:
         # What the template needs to embed the HTML frame and its "show images" link.
@@ -154,11 +158,24 @@ def request_detail(request, number: int):
         "events": req.events.select_related("actor"),
         "frame_sandbox": mailframe.FRAME_SANDBOX,
         "staff": _staff(),
+        "draft": request.session.pop("reply_draft", None) or {},
+        "reply_to": _reply_address(conversation),
+        "tag_prefix": settings.POSTDESK_TAG_PREFIX,
         "title": f"#{req.pk} {req.subject}",
         "current": "",
         **_nav(request),
     }
     return render(request, "postdesk/request.html", context)
+
+
+def _reply_address(conversation: list[Message]) -> str:
+    """Who a reply goes to (shown above the form): the customer's latest message's Reply-To or sender."""
+    for message in reversed(conversation):
+        if message.direction == "in" and not message.auto_submitted:
+            for entry in [*(message.reply_to or []), {"address": message.sender_address}]:
+                if "@" in (entry.get("address") or ""):
+                    return entry["address"]
+    return ""
 
 
 def _message_ids(values: list[str]) -> set[int]:

@@ -1,0 +1,116 @@
+"""A staff member's reply to a request, and internal notes (never sent)."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from email.utils import getaddresses
+
+from django.db import transaction
+from django.utils import timezone
+
+from postdesk.models import Message, Request, RequestEvent
+from postdesk.outbound import compose, queue
+from postdesk.outbound.smtp import SmtpConfigError, account_for
+from postdesk.store import blobs
+
+MAX_TEXT = 200_000  # characters in a reply or note
+
+
+class ReplyError(ValueError):
+    """Why this reply cannot be sent: shown to the staff member, the text kept."""
+
+
+@dataclass(frozen=True)
+class ReplyDraft:
+    text: str
+    cc: str = ""
+    attachments: tuple[compose.FileToSend, ...] = ()
+
+
+def parse_cc(value: str) -> list[compose.Recipient]:
+    recipients = []
+    for name, address in getaddresses([value or ""]):
+        address = address.strip()
+        if not address:
+            continue
+        if "@" not in address or any(c in address for c in " <>,;\r\n"):
+            raise ReplyError(f"{address!r} is not an email address (Cc)")
+        recipients.append(compose.Recipient(address.lower(), name.strip()))
+    return recipients
+
+
+def _parent(request: Request) -> Message:
+    """The message we answer: the customer's latest (mail sent by a machine only if nothing else)."""
+    incoming = request.messages.filter(direction="in").order_by("-created_at", "-id")
+    parent = incoming.filter(auto_submitted="").first() or incoming.first()
+    if parent is None:
+        raise ReplyError("this request has no incoming mail to answer")
+    return parent
+
+
+def _recipient(parent: Message) -> compose.Recipient:
+    for entry in [*(parent.reply_to or []), {"address": parent.sender_address, "name": parent.sender_name}]:
+        address = (entry.get("address") or "").strip().lower()
+        if "@" in address:
+            return compose.Recipient(address, entry.get("name") or "")
+    raise ReplyError("the customer's message has no address to answer")
+
+
+def send_reply(request_id: int, draft: ReplyDraft, author) -> Message:
+    """Queue the reply: its record in the conversation, its outbox row and the
+    history entry commit together; the worker's sender delivers it."""
+    text = draft.text.strip("\n")
+    if not text.strip():
+        raise ReplyError("the reply is empty")
+    if len(text) > MAX_TEXT:
+        raise ReplyError(f"the reply is longer than {MAX_TEXT} characters")
+    cc = parse_cc(draft.cc)
+    with transaction.atomic():
+        request = Request.objects.select_for_update(of=("self",)).select_related("mailbox", "customer").get(pk=request_id)
+        parent = _parent(request)
+        mailbox = request.mailbox or parent.mailbox
+        if mailbox is None:
+            raise ReplyError("this request belongs to no mailbox, so there is no address to reply from")
+        try:
+            account_for(mailbox)
+        except SmtpConfigError as exc:
+            raise ReplyError(f"{exc}: an admin can set it on the Mailboxes page") from None
+        if not compose.sender_of(mailbox)[0]:
+            raise ReplyError(f"mailbox {mailbox.name} has no From address")
+        to = _recipient(parent)
+        in_reply_to, references = compose.thread_headers(parent.message_id, parent.references)
+        composed = compose.compose(
+            mailbox, request, to=[to], cc=[c for c in cc if c.address != to.address],
+            subject=compose.tagged_subject(request.subject, request.pk), text=text,
+            in_reply_to=in_reply_to, references=references, attachments=list(draft.attachments),
+        )
+        message = queue.enqueue(composed, mailbox, request, kind="reply", author=author)
+        if request.status == Request.Status.NEW:
+            request.status = Request.Status.OPEN
+        request.save(update_fields=["status", "updated_at"])
+        RequestEvent.objects.create(request=request, actor=author, kind="replied", detail=f"reply queued to {to.address}"[:500])
+    return message
+
+
+def add_note(request_id: int, text: str, author) -> Message:
+    """An internal note: part of the conversation for staff, never sent."""
+    text = text.strip("\n")
+    if not text.strip():
+        raise ReplyError("the note is empty")
+    if len(text) > MAX_TEXT:
+        raise ReplyError(f"the note is longer than {MAX_TEXT} characters")
+    with transaction.atomic():
+        request = Request.objects.select_for_update().get(pk=request_id)
+        body = text.encode("utf-8")
+        # A note has no mail behind it; its text is its record (raw), and a
+        # random fingerprint keeps two identical notes apart.
+        message = Message.objects.create(
+            request=request, mailbox=request.mailbox, fingerprint=hashlib.sha256(uuid.uuid4().bytes).hexdigest(),
+            subject="", sender_address="", sender_name=author.get_username() if author else "",
+            date=timezone.now(), text=text, raw=blobs.put(body), direction="note", author=author,
+        )
+        request.save(update_fields=["updated_at"])
+        RequestEvent.objects.create(request=request, actor=author, kind="note", detail=text[:200])
+    return message
