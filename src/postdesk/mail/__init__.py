@@ -5,6 +5,7 @@
 
 from postdesk.mail._html import DisplayHTML, for_display, normalize_cid
 from postdesk.mail._parse import parse
+from postdesk.mail._reply import ReplyParts, split_reply, split_reply_html
 from postdesk.mail._types import Address, Attachment, AutoSubmitted, ForwardedMessage, ParsedMessage
 
-__all__ = ["DisplayHTML", "for_display", "normalize_cid", "Address", "Attachment", "AutoSubmitted", "ForwardedMessage", "ParsedMessage", "parse"]
+__all__ = ["DisplayHTML", "for_display", "normalize_cid", "Address", "Attachment", "AutoSubmitted", "ForwardedMessage", "ParsedMessage", "parse", "ReplyParts", "split_reply", "split_reply_html"]
