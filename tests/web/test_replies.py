@@ -162,3 +162,46 @@ def test_our_own_reply_coming_back_is_not_imported_again(logged_in, customer_req
     maildir_deliver(maildir, blobs.read(reply.raw_id))
     report = pipeline.fetch_mailbox(mailbox)
     assert report.duplicates == 1 and report.created == 0
+
+
+# --- reading replies: the quoted history folded away -----------------------------
+
+
+QUOTED_TEXT = (
+    "Yes, it is still burning.\n\nAlice\n\n"
+    "On Mon, 2 Jun 2025 at 10:00, Desk Support <support@desk.example> wrote:\n"
+    "> Did you try turning it off?\n> \n> Phil\n"
+)
+
+
+def test_text_reply_shows_the_new_text_with_the_quote_folded(logged_in, mailbox, maildir):
+    maildir_deliver(maildir, make_message(subject="Re: Printer", body=QUOTED_TEXT))
+    pipeline.fetch_mailbox(mailbox)
+    page = logged_in.get(f"/requests/{Request.objects.get().pk}/").content.decode()
+    new_part, _, folded = page.partition('<details class="quoted">')
+    assert "Yes, it is still burning." in new_part
+    assert "&gt; Did you try turning it off?" not in new_part
+    assert "Show quoted history" in folded and "&gt; Did you try turning it off?" in folded
+
+
+def test_html_reply_frame_shows_the_new_part_until_asked(logged_in, mailbox, maildir):
+    html = ("<p>Yes, still burning.</p><p>Alice</p>"
+            "<div>On Mon, 2 Jun 2025 at 10:00, Desk Support &lt;support@desk.example&gt; wrote:</div>"
+            "<blockquote><p>Did you try turning it off?</p></blockquote>")
+    raw = make_message(subject="Re: Printer", body="Yes, still burning.\n")
+    from email import message_from_bytes as parse_bytes
+    from email.policy import SMTP as smtp_policy
+
+    mail = parse_bytes(raw, policy=smtp_policy)
+    mail.add_alternative(html, subtype="html")
+    maildir_deliver(maildir, mail.as_bytes())
+    pipeline.fetch_mailbox(mailbox)
+    message = Message.objects.get()
+    page = logged_in.get(f"/requests/{message.request_id}/").content.decode()
+    assert f'href="?full={message.pk}#message-{message.pk}"' in page and "Show quoted history" in page
+    folded = logged_in.get(f"/messages/{message.pk}/body/").content.decode()
+    assert "Yes, still burning." in folded and "Did you try turning it off?" not in folded
+    whole = logged_in.get(f"/messages/{message.pk}/body/?full=1").content.decode()
+    assert "Did you try turning it off?" in whole
+    page = logged_in.get(f"/requests/{message.request_id}/?full={message.pk}").content.decode()
+    assert f'src="/messages/{message.pk}/body/?full=1"' in page

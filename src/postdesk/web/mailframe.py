@@ -23,7 +23,7 @@ from django.core import signing
 from django.urls import reverse
 from django.utils.html import escape
 
-from postdesk.mail import DisplayHTML, for_display, normalize_cid
+from postdesk.mail import DisplayHTML, for_display, normalize_cid, split_reply_html
 from postdesk.models import Message
 
 INLINE_SALT = "postdesk.web.inline-image"
@@ -61,7 +61,20 @@ def read_inline_token(token: str) -> tuple[int, int] | None:
         return None
 
 
-def render_body(message: Message, user_id: int, remote_images: bool) -> DisplayHTML:
+def shown_html(message: Message, whole: bool) -> str:
+    """The HTML the frame shows: all of it, or the new part of a reply (quote folded)."""
+    html = message.html or ""
+    if whole:
+        return html
+    new, folded = split_reply_html(html)
+    return new if folded else html
+
+
+def has_fold(message: Message) -> bool:
+    return bool(message.html) and bool(split_reply_html(message.html)[1])
+
+
+def render_body(message: Message, user_id: int, remote_images: bool, whole: bool = True) -> DisplayHTML:
     """The frame's content: our sanitized HTML with cid: images pointed at signed URLs."""
     by_cid = {normalize_cid(a.content_id): a.pk for a in message.attachments.all() if a.content_id}
 
@@ -71,7 +84,7 @@ def render_body(message: Message, user_id: int, remote_images: bool) -> DisplayH
             return None
         return reverse("postdesk_web:inline_image", args=[inline_token(attachment_id, user_id)])
 
-    shown = for_display(message.html or "", cid_url, remote_images)
+    shown = for_display(shown_html(message, whole), cid_url, remote_images)
     document = _DOCUMENT.format(title=escape(message.subject), body=shown.html)
     return DisplayHTML(document, shown.remote_blocked)
 

@@ -12,6 +12,7 @@ import hmac
 import io
 import os
 import re
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages as flash
@@ -26,6 +27,7 @@ from django.urls import reverse
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_POST
 
+from postdesk.mail import split_reply
 from postdesk.models import Attachment, Mailbox, Message, Request, RequestEvent
 from postdesk.store import blobs
 from postdesk.store.attachments import read_attachment
@@ -148,10 +150,18 @@ def request_detail(request, number: int):
         )
     )
     show_images = _message_ids(request.GET.getlist("images"))
+    show_full = _message_ids(request.GET.getlist("full"))
     for message in conversation:
         # What the template needs to embed the HTML frame and its "show images" link.
         message.remote_images = mailframe.remote_images_in(message)
         message.images_shown = message.pk in show_images
+        # A customer's reply: what they newly wrote first, the quoted history and
+        # signature folded away (text behind <details>, HTML by a link that shows it all).
+        message.parts = split_reply(message.text) if message.direction == "in" else None
+        message.html_folds = message.direction == "in" and bool(message.html) and mailframe.has_fold(message)
+        message.full_shown = message.pk in show_full
+        query = urlencode([(k, "1") for k, on in (("images", message.images_shown), ("full", message.full_shown)) if on])
+        message.frame_query = f"?{query}" if query else ""
     context = {
         "req": req,
         "conversation": conversation,
@@ -191,7 +201,8 @@ def message_body(request, message_id: int):
     if not message.html:
         raise Http404("this message has no HTML body")
     remote_images = request.GET.get("images") == "1"
-    shown = mailframe.render_body(message, request.user.pk, remote_images)
+    whole = request.GET.get("full") == "1" or message.direction != "in"
+    shown = mailframe.render_body(message, request.user.pk, remote_images, whole=whole)
     response = HttpResponse(shown.html, content_type="text/html; charset=utf-8")
     origin = request.build_absolute_uri("/").rstrip("/")
     response["Content-Security-Policy"] = mailframe.frame_policy(origin, remote_images)
