@@ -64,6 +64,11 @@ class MailboxRunner(threading.Thread):
                 if mailbox is None:
                     return
                 self.wake.clear()  # mail announced from here on triggers another pass
+                # request_stop() sets `stopping` before `wake`: a stop that came after the
+                # check above had its wake cleared just now, so look again, or the wait
+                # below would sleep through it (a whole poll interval or backoff delay).
+                if self.should_stop():
+                    return
                 report = self._pass(mailbox)
                 self.passes += 1
                 delay = self._after(mailbox, report)
