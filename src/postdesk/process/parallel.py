@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import multiprocessing
 import os
+import signal
 from collections.abc import Iterator
 from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
 
@@ -82,8 +83,14 @@ def warm_up() -> None:
 def _submit(raw: bytes):
     global _pool
     if _pool is None:
+        # Ctrl-C in a terminal reaches the whole process group: the parsers ignore it and
+        # leave stopping to the worker (which shuts the pool down) instead of dying
+        # mid-message.  The initializer is signal.signal itself: a function of this module
+        # would make each spawned process import postdesk.process, hence Django's models,
+        # which fails there (no django.setup()) and breaks the pool for every message.
         _pool = ProcessPoolExecutor(
-            max_workers=workers(), mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_interrupts
+            max_workers=workers(), mp_context=multiprocessing.get_context("spawn"),
+            initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN),
         )
         atexit.register(_reset_pool)
     try:
@@ -91,14 +98,6 @@ def _submit(raw: bytes):
     except BrokenExecutor:
         _reset_pool()
         return _submit(raw)
-
-
-def _ignore_interrupts() -> None:
-    """Ctrl-C in a terminal reaches the whole process group: the parsers leave
-    stopping to the worker (which shuts the pool down) instead of dying mid-message."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def shutdown() -> None:
