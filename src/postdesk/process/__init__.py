@@ -50,7 +50,8 @@ class Quarantined:
 Outcome = Applied | Quarantined
 
 
-def claim(mailbox_id: int | None = None, limit: int = CLAIM_BATCH, ids: list[int] | None = None) -> list[tuple[int, int]]:
+def claim(mailbox_id: int | None = None, limit: int = CLAIM_BATCH, ids: list[int] | None = None,
+          suspects: bool = True) -> list[tuple[int, int]]:
     """Lease up to `limit` pending rows: [(intake id, attempts after the claim)].
 
     A lease is free when it has run out, or when the worker that holds it ran on
@@ -73,7 +74,9 @@ def claim(mailbox_id: int | None = None, limit: int = CLAIM_BATCH, ids: list[int
         # A row claimed before without an outcome was in hand when a worker died.
         # Such rows go one at a time, so a message that kills the worker counts
         # its own deaths and is quarantined alone, not with its batch.
-        picked = list(rows.filter(attempts__gt=0).order_by("id").values_list("id", flat=True)[:1])
+        picked = list(rows.filter(attempts__gt=0).order_by("id").values_list("id", flat=True)[:1]) if suspects else []
+        if not picked and not suspects:
+            rows = rows.filter(attempts=0)
         if not picked:
             picked = list(rows.order_by("id").values_list("id", flat=True)[:limit])
         if not picked:
@@ -163,12 +166,24 @@ class Processor:
         self._inflight: tuple[list[tuple[int, int]], list] | None = None
 
     def step(self) -> list[Outcome]:
-        """Claim and start parsing what is pending now; apply the batch started before."""
+        """Claim and start parsing what is pending now; apply the batch started before.
+
+        A suspect (a row that was in hand when a worker died) is only claimed
+        when nothing else is in hand, and applied before anything else is
+        claimed: a death while it is in hand is then its own, so a message is
+        quarantined for killing the worker, never for sharing a moment with one
+        that did (or with a kill -9 from outside)."""
         previous = self._inflight
-        claimed = claim(self.mailbox_id, ids=self.ids)
+        if previous is not None and any(lease > 1 for _, lease in previous[0]):
+            self._inflight = None
+            return self._apply(previous)
+        claimed = claim(self.mailbox_id, ids=self.ids, suspects=previous is None)
         self._inflight = (claimed, parallel.start(claimed)) if claimed else None
         if previous is None:
             return []
+        return self._apply(previous)
+
+    def _apply(self, previous) -> list[Outcome]:
         try:
             return list(_process_batch(previous[0], parallel.results(previous[1])))
         except BaseException:
