@@ -26,7 +26,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 @admin.register(Mailbox)
 class MailboxAdmin(admin.ModelAdmin):
     list_display = ("name", "protocol", "host", "enabled", "consecutive_failures", "last_success_at")
-    exclude = ("secret",)  # set it with `postdesk mailbox edit --password-stdin` or the Mailboxes page
+    exclude = ("secret", "smtp_secret")  # set them with `postdesk mailbox edit --password-stdin` or the Mailboxes page
     readonly_fields = ("last_attempt_at", "last_success_at", "last_error", "last_error_at", "consecutive_failures")
 
 

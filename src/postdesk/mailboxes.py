@@ -4,7 +4,8 @@ Plain functions on the model.  `add()` and `edit()` apply a dict of changes
 (only the keys present change anything), validate the result, save it and
 write an audit row; a mistake raises InvalidSettings with one message per
 setting, so the CLI can print a line and the web form can mark its fields.
-The password is encrypted here (postdesk.secrets) and never comes back out.
+The passwords (fetching and SMTP) are encrypted here (postdesk.secrets) and
+never come back out.
 """
 
 from __future__ import annotations
@@ -32,9 +33,19 @@ MB = 1048576
 #   assign          a username; unassign=True routes to the general queue
 #   size_limit      megabytes (float)
 #   password        the plain password, encrypted here; absent: keep the current one
+#   smtp_password   the same for the SMTP account
+# Sending: smtp_* (an SMTP port of None: the security's usual port), or smtp_same_as_fetch;
+# from_address/from_name; sent_folder (IMAP only).  Acknowledgements: ack_*; a blank
+# template means the default one (outbound/acknowledge.py).
 PLAIN_FIELDS = ("name", "protocol", "address", "host", "port", "security", "verify_tls", "ca_file", "username",
-                "folder", "path", "enabled", "poll_interval")
-SETTINGS = frozenset(PLAIN_FIELDS + ("after", "assign", "unassign", "size_limit", "password"))
+                "folder", "path", "enabled", "poll_interval",
+                "smtp_same_as_fetch", "smtp_host", "smtp_port", "smtp_security", "smtp_verify_tls", "smtp_ca_file",
+                "smtp_username", "from_address", "from_name", "sent_folder",
+                "ack_enabled", "ack_subject", "ack_body", "ack_backlog", "ack_daily_limit")
+SECRET_SETTINGS = ("password", "smtp_password")
+SETTINGS = frozenset(PLAIN_FIELDS + ("after", "assign", "unassign", "size_limit") + SECRET_SETTINGS)
+# Stripped of surrounding blanks as they are set (templates keep theirs).
+_STRIPPED = {"name", "smtp_host", "smtp_username", "from_address", "from_name", "sent_folder"}
 
 
 class InvalidSettings(ValueError):
@@ -71,10 +82,9 @@ def _save(mailbox: Mailbox, changes: Mapping[str, object], actor, kind: str) -> 
         raise InvalidSettings(errors)
     with transaction.atomic():
         mailbox.save()
-        # The password is never part of the record: only that it changed.
-        changed = sorted(k for k in changes if k not in ("password", "unassign"))
-        if "password" in changes:
-            changed.append("password (changed)")
+        # A password is never part of the record: only that it changed.
+        changed = sorted(k for k in changes if k not in (*SECRET_SETTINGS, "unassign"))
+        changed += [f"{k} (changed)" for k in SECRET_SETTINGS if k in changes]
         AuditEvent.record(actor, kind, target(mailbox), f"{mailbox.name}: {describe(mailbox)}; set {', '.join(changed)}")
 
 
@@ -89,7 +99,7 @@ def apply(mailbox: Mailbox, changes: Mapping[str, object]) -> dict[str, str]:
     for field in PLAIN_FIELDS:
         if field in changes:
             value = changes[field]
-            setattr(mailbox, field, value.strip() if isinstance(value, str) and field == "name" else value)
+            setattr(mailbox, field, value.strip() if isinstance(value, str) and field in _STRIPPED else value)
     if "size_limit" in changes:
         mailbox.size_limit = int(float(changes["size_limit"]) * MB)
     if changes.get("after"):
@@ -110,6 +120,8 @@ def apply(mailbox: Mailbox, changes: Mapping[str, object]) -> dict[str, str]:
             errors["assign"] = f"no staff member {changes['assign']!r}"
     if changes.get("password") is not None:
         mailbox.secret = secrets.encrypt(str(changes["password"]))
+    if changes.get("smtp_password") is not None:
+        mailbox.smtp_secret = secrets.encrypt(str(changes["smtp_password"]))
     if mailbox.port is None and mailbox.protocol in ("imap", "pop3") and mailbox.security in Mailbox.Security.values:
         mailbox.port = DEFAULT_PORTS[(mailbox.protocol, mailbox.security)]
     return errors
@@ -148,7 +160,81 @@ def problems(mailbox: Mailbox) -> dict[str, str]:
         found["poll_interval"] = "the poll interval is at least 1 second"
     if mailbox.size_limit < 1:
         found["size_limit"] = "the size limit must be more than 0 MB"
+    found.update({k: v for k, v in sending_problems(mailbox).items() if k not in found})
     return found
+
+
+def sending_problems(mailbox: Mailbox) -> dict[str, str]:
+    """The SMTP account, the From and the acknowledgement templates.  Checked when
+    they are set, not when mail is sent: an acknowledgement that could not be made
+    would only be noticed by the customer who never got it."""
+    from postdesk.outbound import acknowledge
+
+    found: dict[str, str] = {}
+    own_account = not mailbox.smtp_same_as_fetch
+    if mailbox.smtp_same_as_fetch and mailbox.protocol == "maildir":
+        found["smtp_same_as_fetch"] = "a maildir mailbox has no server to send through: set an SMTP server instead"
+    if mailbox.smtp_security not in Mailbox.Security.values:
+        found["smtp_security"] = f"SMTP security must be tls, starttls or none, not {mailbox.smtp_security!r}"
+    if mailbox.smtp_port is not None and not 1 <= mailbox.smtp_port <= 65535:
+        found["smtp_port"] = f"the SMTP port must be between 1 and 65535, not {mailbox.smtp_port}"
+    if own_account and mailbox.smtp_username and not mailbox.smtp_secret:
+        found["smtp_password"] = "an SMTP username needs the SMTP password"
+    if mailbox.from_address and not _one_address(mailbox.from_address):
+        found["from_address"] = f"the From address must be one address like support@example.com, not {mailbox.from_address!r}"
+    if _has_line_break(mailbox.from_name):
+        found["from_name"] = "the From name must be one line"
+    if mailbox.sent_folder and mailbox.protocol != "imap":
+        found["sent_folder"] = "a copy in a Sent folder needs an IMAP mailbox"
+    if mailbox.ack_daily_limit is None or mailbox.ack_daily_limit < 1:
+        found["ack_daily_limit"] = "the daily limit of acknowledgements per sender is at least 1"
+    for setting, label in (("ack_subject", "subject"), ("ack_body", "body")):
+        template = getattr(mailbox, setting)
+        if template:
+            try:
+                acknowledge.render(template, acknowledge.sample_context(mailbox))
+            except Exception as exc:  # TemplateSyntaxError mostly; a filter may fail as it renders
+                found[setting] = f"the acknowledgement {label} template does not work: {exc}"
+    if mailbox.ack_enabled:
+        if own_account and not mailbox.smtp_host and "smtp_same_as_fetch" not in found:
+            found["smtp_host"] = "acknowledgements need an SMTP server to send through (or 'same as fetching')"
+        if not _one_address(mailbox.from_address or mailbox.address):
+            found.setdefault("from_address", "acknowledgements need a From address: set the mailbox's address or a From address")
+    return found
+
+
+def sends(mailbox: Mailbox) -> bool:
+    """Whether the mailbox has an account to send through."""
+    return bool(mailbox.smtp_host) if not mailbox.smtp_same_as_fetch else mailbox.protocol != "maildir"
+
+
+def smtp_port(mailbox: Mailbox) -> int | None:
+    """The SMTP port mail is sent to (the security's usual one when none is set)."""
+    from postdesk.outbound.smtp import DEFAULT_PORTS as SMTP_PORTS
+
+    if mailbox.smtp_port:
+        return mailbox.smtp_port
+    security = mailbox.smtp_security
+    if mailbox.smtp_same_as_fetch:
+        security = "tls" if mailbox.security == "tls" else "starttls"
+    return SMTP_PORTS.get(security)
+
+
+def _one_address(value: str) -> bool:
+    from email.headerregistry import Address
+
+    local, at, domain = (value or "").partition("@")
+    if not (at and local and domain) or any(c.isspace() or c in "<>,;\"()@" for c in local + domain):
+        return False
+    try:
+        Address(addr_spec=value)  # what compose.py will make of it
+    except (ValueError, IndexError):
+        return False
+    return True
+
+
+def _has_line_break(value: str) -> bool:
+    return any(c in (value or "") for c in "\r\n\x00")
 
 
 # --- how a mailbox reads ----------------------------------------------------------
@@ -160,6 +246,14 @@ def warnings(mailbox: Mailbox) -> list[str]:
         found.append(f"{mailbox.name}: certificate verification is OFF; anyone on the path can read this mailbox's password")
     if mailbox.protocol != "maildir" and mailbox.security == "none":
         found.append(f"{mailbox.name}: no TLS; the password and mail cross the network in plain text")
+    if mailbox.smtp_host and not mailbox.smtp_same_as_fetch:  # "same as fetching" is warned about above
+        if not mailbox.smtp_verify_tls:
+            found.append(f"{mailbox.name}: certificate verification for sending is OFF; anyone on the path can read "
+                         "the SMTP password")
+        if mailbox.smtp_security == "none":
+            found.append(f"{mailbox.name}: sending without TLS; the SMTP password and mail cross the network in plain text")
+    if mailbox.ack_enabled and not sends(mailbox):
+        found.append(f"{mailbox.name}: acknowledgements are on but there is no SMTP server to send them")
     return found
 
 
@@ -169,7 +263,14 @@ def describe(m: Mailbox) -> str:
     else:
         where = f"{m.protocol}://{m.username}@{m.host}:{m.port} {m.security}"
     route = f"-> {m.assign_to.get_username()}" if m.assign_to_id else "-> general queue"
-    return f"{where}, after: {m.after_label} {route}"
+    described = f"{where}, after: {m.after_label} {route}"
+    if m.smtp_same_as_fetch and m.protocol != "maildir":
+        described += f", sends via {m.host}:{smtp_port(m)} (as fetching)"
+    elif m.smtp_host:
+        described += f", sends via {m.smtp_host}:{smtp_port(m)} {m.smtp_security}"
+    if m.ack_enabled:
+        described += ", acknowledges new requests"
+    return described
 
 
 def as_dict(m: Mailbox) -> dict:
@@ -191,6 +292,22 @@ def as_dict(m: Mailbox) -> dict:
         "enabled": m.enabled,
         "poll_interval": m.poll_interval,
         "size_limit_mb": round(m.size_limit / MB, 1),
+        "smtp_same_as_fetch": m.smtp_same_as_fetch,
+        "smtp_host": (m.host if m.smtp_same_as_fetch else m.smtp_host) or None,
+        "smtp_port": smtp_port(m) if sends(m) else m.smtp_port,
+        "smtp_security": ("tls" if m.security == "tls" else "starttls") if m.smtp_same_as_fetch else m.smtp_security,
+        "smtp_verify_tls": m.verify_tls if m.smtp_same_as_fetch else m.smtp_verify_tls,
+        "smtp_ca_file": m.ca_file if m.smtp_same_as_fetch else m.smtp_ca_file,
+        "smtp_username": m.username if m.smtp_same_as_fetch else m.smtp_username,
+        "smtp_password": "(set)" if (m.secret if m.smtp_same_as_fetch else m.smtp_secret) else "(not set)",
+        "from_address": m.from_address or m.address or None,
+        "from_name": m.from_name,
+        "sent_folder": m.sent_folder or None,
+        "ack": m.ack_enabled,
+        "ack_subject": m.ack_subject,  # "": the default template
+        "ack_body": m.ack_body,
+        "ack_backlog": m.ack_backlog,
+        "ack_daily_limit": m.ack_daily_limit,
         "last_attempt": m.last_attempt_at,
         "last_success": m.last_success_at,
         "last_error": m.last_error or None,

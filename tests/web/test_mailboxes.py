@@ -53,7 +53,11 @@ def form_data(**overrides) -> dict:
     data = {"name": "sales", "address": "sales@desk.example", "protocol": "maildir", "enabled": "on", "host": "",
             "port": "", "security": "tls", "verify_tls": "on", "ca_file": "", "username": "", "password": "",
             "path": "/srv/mail/sales", "folder": "INBOX", "after": "keep", "move_folder": "Imported", "assign": "",
-            "poll_interval": "60", "size_limit": "50"}
+            "poll_interval": "60", "size_limit": "50",
+            # Sending and acknowledgements, as the blank form posts them.
+            "smtp_host": "", "smtp_port": "", "smtp_security": "starttls", "smtp_verify_tls": "on", "smtp_ca_file": "",
+            "smtp_username": "", "smtp_password": "", "from_address": "", "from_name": "", "sent_folder": "",
+            "ack_subject": "", "ack_body": "", "ack_daily_limit": "5"}
     data.update(overrides)
     return {k: v for k, v in data.items() if v is not None}
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 
+from django.db import transaction
 from django.template import Context, Engine
 
 from postdesk.mail import ParsedMessage
@@ -43,6 +44,18 @@ def template_context(request, parsed: ParsedMessage | None, mailbox) -> dict:
     }
 
 
+def sample_context(mailbox) -> dict:
+    """What a template is tried with when it is saved (postdesk.mailboxes)."""
+    return {
+        "number": 123,
+        "tag": compose.tag(123),
+        "subject": "Printer on fire",
+        "customer_name": "Alice Customer",
+        "customer_address": "alice@customer.example",
+        "mailbox_name": mailbox.from_name or mailbox.name,
+    }
+
+
 def plan(created: list[tuple[Intake, ParsedMessage, Message]]) -> int:
     """Queue an acknowledgement for each new request that should get one; the
     history of the others says why not (only where acknowledgements are on)."""
@@ -58,7 +71,18 @@ def plan(created: list[tuple[Intake, ParsedMessage, Message]]) -> int:
         if not decision.send:
             RequestEvent.objects.create(request=message.request, kind="not-acknowledged", detail=decision.reason[:500])
             continue
-        _queue_ack(intake.mailbox, message, parsed, recipient)
+        try:
+            # A savepoint: an acknowledgement that cannot be made (a template that
+            # fails as it renders, a From the mail library refuses) must cost only
+            # the acknowledgement, never the customer's request or its batch.
+            with transaction.atomic():
+                _queue_ack(intake.mailbox, message, parsed, recipient)
+        except Exception as exc:
+            log.exception("acknowledgement for request %s not made", message.request.pk,
+                          extra={"mailbox": intake.mailbox.name, "request": message.request.pk})
+            RequestEvent.objects.create(request=message.request, kind="not-acknowledged",
+                                        detail=f"not acknowledged: it could not be made: {exc}"[:500])
+            continue
         sent_today[recipient.address] = sent_today.get(recipient.address, 0) + 1
         queued += 1
     return queued

@@ -6,9 +6,10 @@ import html as html_module
 import re
 import uuid
 from dataclasses import dataclass, field
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import format_datetime, formataddr
+from email.utils import format_datetime
 
 from django.conf import settings
 from django.utils import timezone
@@ -23,8 +24,11 @@ class Recipient:
     address: str
     name: str = ""
 
-    def header(self) -> str:
-        return formataddr((self.name, self.address)) if self.name else self.address
+    def as_address(self) -> Address:
+        # An Address, not formataddr()'s text: the email package re-folds a text header
+        # and, on Python 3.11, drops the quotes around a non-ASCII name with a comma
+        # ("Équipe Support, Inc." came out as two addresses).
+        return Address(display_name=self.name, addr_spec=self.address)
 
 
 @dataclass(frozen=True)
@@ -121,10 +125,10 @@ def compose(
     message_id = new_message_id(from_address)
     html = text_to_html(text)
     msg = EmailMessage(policy=SMTP)
-    msg["From"] = formataddr((from_name, from_address)) if from_name else from_address
-    msg["To"] = ", ".join(r.header() for r in to)
+    msg["From"] = Recipient(from_address, from_name).as_address()
+    msg["To"] = [r.as_address() for r in to]
     if cc:
-        msg["Cc"] = ", ".join(r.header() for r in cc)
+        msg["Cc"] = [r.as_address() for r in cc]
     msg["Subject"] = subject
     msg["Date"] = format_datetime(timezone.now())
     msg["Message-ID"] = _bracketed(message_id)

@@ -4,11 +4,16 @@ Failures and what they become:
 - 4xx replies, refused or dropped connections, timeouts: retried with backoff
   (the row goes back to "queued" with next_attempt_at), up to MAX_ATTEMPTS;
 - 5xx replies (the server will never take it): "failed", with the server's reply;
+  except where the reply is about the session, not the mail (a refused login,
+  a 5xx greeting): those are retried, so that fixing the account sends the mail;
 - a crash between the server's "250 OK" and our record: the lease runs out (at
   once if the crashed worker was on this host) and the mail is sent again:
   the same bytes with the same Message-ID, so mail clients and our own intake
   recognise the copy.  SMTP has no way to ask whether a message was taken, so
   at-least-once with a stable identity is the strongest promise possible.
+
+After the "sent" record, a copy may go to the mailbox's Sent folder over IMAP
+(`sent_folder`); that copy is best effort and never makes a sent mail fail.
 """
 
 from __future__ import annotations
@@ -87,6 +92,10 @@ def send_one(outgoing_id: int, attempts: int) -> SendResult:
         if all(code >= 500 for code in codes):
             return _failed(out, attempts, f"every recipient refused: {detail}", detail)
         return _retry(out, attempts, f"recipients refused for now: {detail}")
+    except (smtplib.SMTPAuthenticationError, smtplib.SMTPConnectError, smtplib.SMTPHeloError) as exc:
+        # About the account or the server, not this mail: a 535 for a wrong password
+        # must not fail every queued mail for good; retrying picks up the fix.
+        return _retry(out, attempts, f"the server refused the session: {exc.smtp_code} {_text(exc.smtp_error)}")
     except smtplib.SMTPResponseException as exc:
         reply = f"{exc.smtp_code} {_text(exc.smtp_error)}"
         if exc.smtp_code >= 500:
@@ -97,7 +106,7 @@ def send_one(outgoing_id: int, attempts: int) -> SendResult:
     except (smtplib.SMTPException, OSError) as exc:
         return _retry(out, attempts, f"{type(exc).__name__}: {exc}")
     crashpoints.reached("after-send")
-    return _sent(out, attempts, refused)
+    return _sent(out, attempts, refused, raw)
 
 
 def _owned(out: Outgoing, attempts: int):
@@ -105,14 +114,51 @@ def _owned(out: Outgoing, attempts: int):
     return Outgoing.objects.filter(pk=out.pk, status=Outgoing.Status.SENDING, attempts=attempts)
 
 
-def _sent(out: Outgoing, attempts: int, refused: dict) -> SendResult:
+def _sent(out: Outgoing, attempts: int, refused: dict, raw: bytes) -> SendResult:
     note = "; ".join(f"{addr}: {code} {_text(msg)}" for addr, (code, msg) in refused.items())
-    _owned(out, attempts).update(
+    recorded = _owned(out, attempts).update(
         status=Outgoing.Status.SENT, sent_at=timezone.now(), lease_until=None, lease_owner="",
         last_error=f"some recipients refused: {note}"[:1000] if note else "", smtp_reply="250 accepted",
     )
     log.info("mail sent", extra={"mailbox": out.mailbox.name, "request": out.message.request_id, "outcome": out.message.kind})
+    if recorded:
+        # After the record, never before: a crash here costs the copy, not a second mail.
+        copy_to_sent(out, raw)
     return SendResult(out.pk, "sent", note)
+
+
+def copy_to_sent(out: Outgoing, raw: bytes) -> bool:
+    """APPEND what was sent to the mailbox's Sent folder (IMAP only), marked \\Seen,
+    creating the folder if needed.  Best effort: a failure is logged and the mail
+    stays sent."""
+    mailbox = out.mailbox
+    folder = mailbox.sent_folder
+    if not folder or mailbox.protocol != "imap":
+        return False
+    from imapclient.exceptions import IMAPClientError
+    from imapclient.imapclient import SEEN
+
+    from postdesk.sources import open_source
+
+    try:
+        source = open_source(mailbox)
+        try:
+            client = source.client
+            if not client.folder_exists(folder):
+                try:
+                    client.create_folder(folder)
+                except IMAPClientError:
+                    if not client.folder_exists(folder):  # made meanwhile by another sender
+                        raise
+            client.append(folder, raw, flags=[SEEN])
+        finally:
+            source.close()
+    except Exception as exc:
+        log.warning("sent mail not copied to folder %s: %s", folder, exc,
+                    extra={"mailbox": mailbox.name, "request": out.message.request_id})
+        return False
+    Outgoing.objects.filter(pk=out.pk).update(copied_to_sent=True)
+    return True
 
 
 def _retry(out: Outgoing, attempts: int, reason: str) -> SendResult:

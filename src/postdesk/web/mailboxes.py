@@ -22,6 +22,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from postdesk import mailboxes
 from postdesk.models import AuditEvent, Intake, Mailbox
+from postdesk.outbound import acknowledge
 from postdesk.web.views import _nav
 
 CURRENT = "admin:mailboxes"  # marks the nav link of these pages
@@ -73,6 +74,39 @@ class MailboxForm(forms.Form):
     poll_interval = forms.IntegerField(min_value=1, initial=60, label="Poll interval (seconds)")
     size_limit = forms.FloatField(min_value=0.001, initial=50, label="Size limit (MB)",
                                   help_text="bigger messages are stored and quarantined, never parsed until re-run")
+    # Sending: acknowledgements and replies.
+    smtp_same_as_fetch = forms.BooleanField(required=False, label="Send through the fetching server with its login",
+                                            help_text="IMAP and POP3 only: its host, user name and password, with "
+                                                      "STARTTLS (or TLS when fetching uses TLS); the fields below are then not used")
+    smtp_host = forms.CharField(max_length=255, required=False, label="SMTP server")
+    smtp_port = forms.IntegerField(min_value=1, max_value=65535, required=False, label="SMTP port",
+                                   help_text="blank: 465 with implicit TLS, 587 with STARTTLS, 25 without")
+    smtp_security = forms.ChoiceField(choices=Mailbox.Security.choices, initial=Mailbox.Security.STARTTLS,
+                                      label="SMTP security")
+    smtp_verify_tls = forms.BooleanField(required=False, initial=True, label="Verify the SMTP server's certificate",
+                                         help_text="turning this off is shown as a warning everywhere")
+    smtp_ca_file = forms.CharField(max_length=1024, required=False, label="SMTP CA file (PEM)",
+                                   help_text="trust this CA for the SMTP server's certificate (a path on the server)")
+    smtp_username = forms.CharField(max_length=255, required=False, label="SMTP user name")
+    smtp_password = forms.CharField(required=False, strip=False, label="SMTP password",
+                                    widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}))
+    from_address = forms.CharField(max_length=254, required=False, label="From address",
+                                   help_text="blank: the mailbox's address")
+    from_name = forms.CharField(max_length=255, required=False, label="From name",
+                                help_text="shown to customers, e.g. “Example Support”; also {{ mailbox_name }}")
+    sent_folder = forms.CharField(max_length=255, required=False, label="Keep a copy in this folder",
+                                  help_text="IMAP only, e.g. Sent; blank: no copy")
+    # Acknowledgements.
+    ack_enabled = forms.BooleanField(required=False, label="Acknowledge new requests",
+                                     help_text="only a new request from a person: never automatic mail, bounces, "
+                                               "lists or our own addresses")
+    ack_subject = forms.CharField(max_length=500, required=False, label="Subject template",
+                                  help_text=f"blank: {acknowledge.DEFAULT_SUBJECT}; the request's tag is always added")
+    ack_body = forms.CharField(required=False, strip=False, label="Body template",
+                               widget=forms.Textarea(attrs={"rows": 10, "placeholder": acknowledge.DEFAULT_BODY}),
+                               help_text="blank: the default below")
+    ack_backlog = forms.BooleanField(required=False, label="Also acknowledge mail that was there when the mailbox was connected")
+    ack_daily_limit = forms.IntegerField(min_value=1, initial=5, label="At most this many per sender per day")
 
     GROUPS = (
         ("Mailbox", ("name", "address", "protocol", "enabled")),
@@ -80,7 +114,18 @@ class MailboxForm(forms.Form):
         ("Maildir", ("path",)),
         ("Reading", ("folder", "after", "move_folder", "poll_interval", "size_limit")),
         ("Routing", ("assign",)),
+        ("Sending", ("smtp_same_as_fetch", "smtp_host", "smtp_port", "smtp_security", "smtp_verify_tls", "smtp_ca_file",
+                     "smtp_username", "smtp_password", "from_address", "from_name", "sent_folder")),
+        ("Acknowledgement", ("ack_enabled", "ack_subject", "ack_body", "ack_backlog", "ack_daily_limit")),
     )
+    default_ack_subject = acknowledge.DEFAULT_SUBJECT
+    default_ack_body = acknowledge.DEFAULT_BODY
+    # Shown under a fieldset's legend.
+    NOTES = {"Acknowledgement": "postdesk/mailboxes/_ack_help.html"}
+    PLAIN = ("name", "address", "protocol", "enabled", "host", "port", "security", "verify_tls", "ca_file", "username",
+             "path", "folder", "poll_interval", "size_limit", "smtp_same_as_fetch", "smtp_host", "smtp_port",
+             "smtp_security", "smtp_verify_tls", "smtp_ca_file", "smtp_username", "from_address", "from_name",
+             "sent_folder", "ack_enabled", "ack_subject", "ack_body", "ack_backlog", "ack_daily_limit")
 
     def __init__(self, *args, mailbox: Mailbox | None = None, **kwargs):
         if mailbox is not None:
@@ -90,16 +135,16 @@ class MailboxForm(forms.Form):
         self.fields["assign"].queryset = User.objects.filter(is_active=True).order_by(User.USERNAME_FIELD)
         if mailbox is not None and mailbox.secret:
             self.fields["password"].help_text = "a password is set; leave blank to keep it"
+        if mailbox is not None and mailbox.smtp_secret:
+            self.fields["smtp_password"].help_text = "a password is set; leave blank to keep it"
 
     def groups(self):
-        """(legend, bound fields) per fieldset, for the template."""
-        return [(legend, [self[name] for name in names]) for legend, names in self.GROUPS]
+        """(legend, bound fields, note template or None) per fieldset, for the template."""
+        return [(legend, [self[name] for name in names], self.NOTES.get(legend)) for legend, names in self.GROUPS]
 
     def changes(self) -> dict:
         data = self.cleaned_data
-        changes = {name: data[name] for name in ("name", "address", "protocol", "enabled", "host", "port", "security",
-                                                  "verify_tls", "ca_file", "username", "path", "folder", "poll_interval",
-                                                  "size_limit")}
+        changes = {name: data[name] for name in self.PLAIN}
         changes["after"] = f"move:{data['move_folder']}" if data["after"] == Mailbox.After.MOVE else data["after"]
         if data["assign"] is not None:
             changes["assign"] = data["assign"].get_username()
@@ -107,6 +152,8 @@ class MailboxForm(forms.Form):
             changes["unassign"] = True
         if data["password"]:  # blank: keep the current one
             changes["password"] = data["password"]
+        if data["smtp_password"]:
+            changes["smtp_password"] = data["smtp_password"]
         return changes
 
     def add_invalid(self, exc: mailboxes.InvalidSettings) -> None:
@@ -115,9 +162,7 @@ class MailboxForm(forms.Form):
 
 
 def initial_for(mailbox: Mailbox) -> dict:
-    initial = {name: getattr(mailbox, name) for name in ("name", "address", "protocol", "enabled", "host", "port", "security",
-                                                         "verify_tls", "ca_file", "username", "path", "folder",
-                                                         "poll_interval", "move_folder")}
+    initial = {name: getattr(mailbox, name) for name in MailboxForm.PLAIN + ("move_folder",) if name != "size_limit"}
     initial.update(after=mailbox.after_import, assign=mailbox.assign_to_id, size_limit=round(mailbox.size_limit / mailboxes.MB, 3))
     return initial
 
@@ -162,10 +207,20 @@ def _detail(request, mailbox: Mailbox, test_result: mailboxes.ConnectionResult |
     settings_rows = [(key.replace("_", " "), shown[key]) for key in (
         "address", "protocol", "host", "port", "security", "verify_tls", "ca_file", "username", "password", "path",
         "folder", "after", "assign", "enabled", "poll_interval", "size_limit_mb")]
+    shown["ack_subject"] = shown["ack_subject"] or f"(default) {acknowledge.DEFAULT_SUBJECT}"
+    shown["ack_body"] = shown["ack_body"] or f"(default)\n{acknowledge.DEFAULT_BODY}"
+    sending_rows = [(key.replace("smtp_", "SMTP ").replace("_", " "), shown[key]) for key in (
+        "smtp_same_as_fetch", "smtp_host", "smtp_port", "smtp_security", "smtp_verify_tls", "smtp_ca_file",
+        "smtp_username", "smtp_password", "from_address", "from_name", "sent_folder")]
+    ack_rows = [(label, shown[key], key == "ack_body") for label, key in (
+        ("acknowledge new requests", "ack"), ("subject template", "ack_subject"), ("body template", "ack_body"),
+        ("acknowledge the backlog", "ack_backlog"), ("per sender per day", "ack_daily_limit"))]
     context = {
         "title": f"Mailbox {mailbox.name}",
         "mailbox": mailbox,
         "settings_rows": settings_rows,
+        "sending_rows": sending_rows,
+        "ack_rows": ack_rows,
         "warnings": mailboxes.warnings(mailbox),
         "test_result": test_result,
         "history": AuditEvent.objects.filter(target=mailboxes.target(mailbox)).select_related("actor").order_by("-id")[:HISTORY],

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from django.core.management.base import CommandError
+
 from postdesk import mailboxes
 from postdesk.mailboxes import as_dict, describe, warnings
 from postdesk.management.base import USAGE, PostdeskCommand, read_password
@@ -9,7 +16,12 @@ from postdesk.models import DEFAULT_SIZE_LIMIT, Intake, Mailbox
 
 # Options that name a setting of the same name (postdesk.mailboxes.apply).
 SETTING_OPTIONS = ("address", "host", "port", "security", "username", "ca_file", "folder", "path", "poll_interval",
-                   "size_limit", "after", "assign")
+                   "size_limit", "after", "assign", "smtp_host", "smtp_port", "smtp_security", "smtp_username",
+                   "smtp_ca_file", "smtp_same_as_fetch", "from_address", "from_name", "sent_folder", "ack_subject",
+                   "ack_body", "ack_backlog", "ack_daily_limit")
+# Settings whose option is not --<setting> (for error messages).
+OPTION_NAMES = {"ack_enabled": "--ack", "smtp_verify_tls": "--smtp-no-verify", "verify_tls": "--no-verify",
+                "smtp_password": "--smtp-password-env", "enabled": "--enable"}
 
 
 class Command(PostdeskCommand):
@@ -29,6 +41,7 @@ class Command(PostdeskCommand):
         edit.add_argument("--enable", action="store_true")
         edit.add_argument("--disable", action="store_true")
         edit.add_argument("--unassign", action="store_true", help="route to the general queue")
+        edit.add_argument("--smtp-verify", action="store_true", help="turn certificate verification for sending back on")
         self._settings_arguments(edit)
         lst = sub.add_parser("list", help="list mailboxes and their health")
         lst.add_argument("--json", action="store_true")
@@ -59,6 +72,33 @@ class Command(PostdeskCommand):
         p.add_argument("--path", help="Maildir directory")
         p.add_argument("--poll-interval", type=int, metavar="SECONDS")
         p.add_argument("--size-limit", type=float, metavar="MB", help=f"default {DEFAULT_SIZE_LIMIT // 1048576}")
+        sending = p.add_argument_group("sending (acknowledgements and replies)")
+        sending.add_argument("--smtp-same-as-fetch", action=argparse.BooleanOptionalAction, default=None,
+                             help="send through the fetching server with its login (STARTTLS, or TLS when fetching uses TLS)")
+        sending.add_argument("--smtp-host", metavar="HOST")
+        sending.add_argument("--smtp-port", type=int, metavar="PORT", help="default: 465 with tls, 587 with starttls, 25 with none")
+        sending.add_argument("--smtp-security", choices=["tls", "starttls", "none"], help="default starttls")
+        sending.add_argument("--smtp-username", metavar="USER")
+        sending.add_argument("--smtp-password-stdin", action="store_true",
+                             help="read the SMTP password from standard input (the second line with --password-stdin)")
+        sending.add_argument("--smtp-password-env", metavar="VAR", help="read the SMTP password from this environment variable")
+        sending.add_argument("--smtp-ca-file", metavar="PEM", help="trust this CA (PEM) for the SMTP server's certificate")
+        sending.add_argument("--smtp-no-verify", action="store_true",
+                             help="do not verify the SMTP server's certificate (shown as a warning)")
+        sending.add_argument("--from-address", metavar="ADDRESS", help="From of the mail we send (default: --address)")
+        sending.add_argument("--from-name", metavar="NAME", help="display name in From, e.g. 'Example Support'")
+        sending.add_argument("--sent-folder", metavar="FOLDER", help="IMAP only: keep a copy of what we send in this folder")
+        ack = p.add_argument_group("acknowledgements (new requests from people only)")
+        ack.add_argument("--ack", dest="ack_enabled", action=argparse.BooleanOptionalAction, default=None,
+                         help="acknowledge new requests (--no-ack: stop)")
+        ack.add_argument("--ack-subject", metavar="TEMPLATE",
+                         help="Django template; {{ number }} {{ tag }} {{ subject }} {{ customer_name }} "
+                              "{{ customer_address }} {{ mailbox_name }}; '' for the default")
+        ack.add_argument("--ack-body", metavar="TEMPLATE", help="the same for the body; '' for the default")
+        ack.add_argument("--ack-body-file", metavar="PATH", help="read the body template from this file (UTF-8)")
+        ack.add_argument("--ack-backlog", action=argparse.BooleanOptionalAction, default=None,
+                         help="also acknowledge mail that was in the mailbox when it was connected")
+        ack.add_argument("--ack-daily-limit", type=int, metavar="N", help="acknowledgements per sender per day (default 5)")
         p.add_argument("--json", action="store_true", help="print the mailbox as JSON")
 
     def handle(self, *args, **options):
@@ -106,7 +146,8 @@ class Command(PostdeskCommand):
         if options["json"]:
             return self.emit_json(data)
         for key, value in data.items():
-            self.stdout.write(f"{key + ':':<22} {value if value is not None else ''}")
+            text = str(value if value is not None else "").rstrip("\n").replace("\n", "\n" + " " * 23)
+            self.stdout.write(f"{key + ':':<22} {text}")
         self._warn(mailbox)
 
     def _remove(self, options):
@@ -158,9 +199,25 @@ class Command(PostdeskCommand):
             changes["enabled"] = False
         if options.get("unassign"):
             changes["unassign"] = True
+        if options.get("smtp_verify"):
+            changes["smtp_verify_tls"] = True
+        if options.get("smtp_no_verify"):
+            changes["smtp_verify_tls"] = False
+        if options.get("ack_enabled") is not None:
+            changes["ack_enabled"] = options["ack_enabled"]
+        if options.get("ack_body_file"):
+            if options.get("ack_body") is not None:
+                raise CommandError("give --ack-body or --ack-body-file, not both", returncode=USAGE)
+            try:
+                changes["ack_body"] = Path(options["ack_body_file"]).read_text(encoding="utf-8")
+            except (OSError, UnicodeError) as exc:
+                raise CommandError(f"cannot read --ack-body-file: {exc}", returncode=USAGE) from None
         password = read_password(options)
         if password is not None:
             changes["password"] = password
+        smtp_password = read_smtp_password(options)
+        if smtp_password is not None:
+            changes["smtp_password"] = smtp_password
         return changes
 
     def _done(self, mailbox: Mailbox, message: str, options) -> None:
@@ -175,7 +232,27 @@ class Command(PostdeskCommand):
             self.stderr.write(f"warning: {warning}")
 
 
+def read_smtp_password(options) -> str | None:
+    """Like the fetching password: never from the command line.  With --password-stdin
+    as well, standard input holds the fetching password first, the SMTP password second."""
+    if options.get("smtp_password_stdin") and options.get("smtp_password_env"):
+        raise CommandError("give --smtp-password-stdin or --smtp-password-env, not both", returncode=USAGE)
+    if options.get("smtp_password_stdin"):
+        line = sys.stdin.readline()
+        if not line:
+            second = " (the second line, after the fetching password)" if options.get("password_stdin") else ""
+            raise CommandError(f"no SMTP password on standard input{second}", returncode=USAGE)
+        return line.rstrip("\r\n")
+    var = options.get("smtp_password_env")
+    if var:
+        if var not in os.environ:
+            raise CommandError(f"environment variable {var} is not set", returncode=USAGE)
+        return os.environ[var]
+    return None
+
+
 def one_line(exc: mailboxes.InvalidSettings) -> str:
     """Every problem, each with the option that sets it."""
-    return "; ".join(message if setting in ("name", "protocol") else f"{message} (--{setting.replace('_', '-')})"
+    return "; ".join(message if setting in ("name", "protocol")
+                     else f"{message} ({OPTION_NAMES.get(setting, '--' + setting.replace('_', '-'))})"
                      for setting, message in exc.errors.items())
