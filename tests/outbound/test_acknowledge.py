@@ -184,3 +184,17 @@ def test_the_daily_limit_is_the_mailboxs_setting(desk, smtp):
     desk.receive("support", make_message(subject="First"), make_message(subject="Second"))
     desk.send()
     assert len(smtp.received) == 1
+
+
+def test_an_acknowledgement_that_cannot_be_made_costs_only_itself(desk, smtp):
+    mailbox = desk.mailbox()
+    # Past the settings' check (written to the table directly): the template no longer compiles.
+    Mailbox.objects.filter(pk=mailbox.pk).update(ack_body="Hello {% if %}")
+    mid = new_message_id()
+
+    report = desk.receive("support", make_message(subject="Printer on fire", message_id=mid))
+
+    assert (report["created"], report["quarantined"]) == (1, 0)  # the customer's request is there
+    (event,) = history(request_of(mid), "not-acknowledged")
+    assert event.startswith("not-acknowledged: not acknowledged: it could not be made: ")
+    assert desk.send() == [] and smtp.received == [] and acks() == []
