@@ -11,7 +11,7 @@ never come back out.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -333,6 +333,8 @@ class ConnectionResult:
     kind: str = ""
     message: str = ""
     permanent: bool = False
+    # The SMTP account, when the mailbox sends: None (it does not), or (ok, what was found).
+    sending: tuple[bool, str] | None = None
 
     @property
     def summary(self) -> str:
@@ -340,10 +342,23 @@ class ConnectionResult:
             return f"ok, {self.messages} message{'s' if self.messages != 1 else ''} in {self.folder}"
         return f"{self.kind}: {self.message}"
 
+    @property
+    def sending_summary(self) -> str:
+        if self.sending is None:
+            return ""
+        ok, what = self.sending
+        return f"sending: {'ok' if ok else 'failed'}, {what}"
+
+    @property
+    def all_ok(self) -> bool:
+        return self.ok and (self.sending is None or self.sending[0])
+
     def as_dict(self) -> dict:
-        if self.ok:
-            return {"ok": True, "messages": self.messages}
-        return {"ok": False, "kind": self.kind, "error": self.message, "permanent": self.permanent}
+        data = {"ok": True, "messages": self.messages} if self.ok else {
+            "ok": False, "kind": self.kind, "error": self.message, "permanent": self.permanent}
+        if self.sending is not None:
+            data["sending"] = {"ok": self.sending[0], "detail": self.sending[1]}
+        return data
 
 
 def test_connection(mailbox: Mailbox, actor=None) -> ConnectionResult:
@@ -363,8 +378,34 @@ def test_connection(mailbox: Mailbox, actor=None) -> ConnectionResult:
         result = ConnectionResult(mailbox.name, mailbox.folder, False, kind="secret", message=str(exc), permanent=True)
     else:
         result = ConnectionResult(mailbox.name, mailbox.folder, True, messages=count)
-    AuditEvent.record(actor, "mailbox.tested", target(mailbox), f"{mailbox.name}: {result.summary}")
+    result = replace(result, sending=test_sending(mailbox))
+    detail = f"{mailbox.name}: {result.summary}" + (f"; {result.sending_summary}" if result.sending else "")
+    AuditEvent.record(actor, "mailbox.tested", target(mailbox), detail[:1000])
     return result
+
+
+def test_sending(mailbox: Mailbox) -> tuple[bool, str] | None:
+    """Connect to the SMTP account, TLS and login included, and leave (nothing is sent)."""
+    import smtplib
+
+    from postdesk.outbound import smtp
+
+    if not (mailbox.smtp_host or mailbox.smtp_same_as_fetch):
+        return None
+    try:
+        account = smtp.account_for(mailbox)
+        client = smtp.connect(account)
+        client.quit()
+    except smtplib.SMTPResponseException as exc:
+        text = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
+        return False, f"{exc.smtp_code} {text}"
+    except (smtp.SmtpConfigError, secrets.SecretError, smtplib.SMTPException, OSError) as exc:
+        return False, f"{type(exc).__name__}: {exc}"
+    login = f", logged in as {account.username}" if account.username else ""
+    return True, f"{account.host}:{account.port} {account.security}{login}"
+
+
+test_sending.__test__ = False
 
 
 test_connection.__test__ = False  # a function named test_*, not a test (pytest collects by name)

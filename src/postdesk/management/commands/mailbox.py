@@ -171,10 +171,14 @@ class Command(PostdeskCommand):
         result = mailboxes.test_connection(mailbox)
         if options["json"]:
             self.emit_json(result.as_dict())
+        if not options["json"] and result.sending is not None:
+            self.stdout.write(f"{mailbox.name}: {result.sending_summary}")
         if not result.ok:
             raise self.fail(f"{mailbox.name}: {result.summary}")
         if not options["json"]:
             self.stdout.write(f"{mailbox.name}: {result.summary}")
+        if not result.all_ok:
+            raise self.fail(f"{mailbox.name}: {result.sending_summary}")
 
     # --- helpers -------------------------------------------------------------
 
