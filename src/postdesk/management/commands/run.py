@@ -24,39 +24,42 @@ class Command(PostdeskCommand):
 
         if error := server.check_port(options["port"]):
             raise self.fail(error, USAGE)
-        started = demo.first_start(with_demo=not options["no_demo"])
+        # Listen first: a port in use must not cost the first start its admin password
+        # (made, and shown, only once).
         try:
             web = server.make_server(server.options_from_env(options["host"], options["port"], options["threads"]))
         except OSError as exc:
             raise self.fail(f"cannot listen on {options['host']}:{options['port']}: {exc.strerror or exc}") from None
+        started = demo.first_start(with_demo=not options["no_demo"])
 
         stop = threading.Event()
-        worker = Worker(stop=stop)
-        worker_thread = threading.Thread(target=worker.run, name="worker", daemon=True)
-        worker_thread.start()
-
-        url = server.url_of(web)
-        self.stdout.write(f"Postdesk is running at {url}")
-        if started.admin_password:
-            self.stdout.write(f"Log in as {demo.ADMIN_USERNAME} with the password {started.admin_password}")
-            self.stdout.write("(shown this once; change it under Admin → Change password, or with `postdesk changepassword admin`)")
-        if started.demo_mailbox:
-            self.stdout.write(f"Demo mailbox: {started.demo_mailbox} (drop .eml files into its new/ folder to see them arrive)")
-        self.stdout.write("Stop with Ctrl-C.")
-        self.stdout.flush()
 
         def on_signal(signum, frame):
             stop.set()
             raise KeyboardInterrupt  # ends waitress's loop in this (the main) thread
 
+        # Before the worker starts: a SIGTERM from then on is a clean stop, never the default kill.
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
+        worker = Worker(stop=stop)
+        worker_thread = threading.Thread(target=worker.run, name="worker", daemon=True)
         try:
+            worker_thread.start()
+            url = server.url_of(web)
+            self.stdout.write(f"Postdesk is running at {url}")
+            if started.admin_password:
+                self.stdout.write(f"Log in as {demo.ADMIN_USERNAME} with the password {started.admin_password}")
+                self.stdout.write("(shown this once; change it under Admin → Change password, or with `postdesk changepassword admin`)")
+            if started.demo_mailbox:
+                self.stdout.write(f"Demo mailbox: {started.demo_mailbox} (drop .eml files into its new/ folder to see them arrive)")
+            self.stdout.write("Stop with Ctrl-C.")
+            self.stdout.flush()
             web.run()
         except KeyboardInterrupt:
             pass
         finally:
             stop.set()
             web.close()
-            worker_thread.join(WORKER_JOIN_SECONDS)
+            if worker_thread.is_alive():
+                worker_thread.join(WORKER_JOIN_SECONDS)
         self.stdout.write("Postdesk stopped")
