@@ -34,7 +34,20 @@ ARRIVAL_TO_REQUEST = Histogram(
 class DatabaseCollector:
     """Gauges from the database, read when Prometheus scrapes."""
 
+    # Set by `postdesk worker --metrics-port`: prometheus_client answers each
+    # scrape in a new thread, whose database connection nobody else would close.
+    close_connection_after = False
+
     def collect(self):
+        try:
+            yield from self._collect()
+        finally:
+            if self.close_connection_after:
+                from django.db import connection
+
+                connection.close()
+
+    def _collect(self):
         from django.db.models import Count
 
         from postdesk.models import Intake, Mailbox

@@ -64,6 +64,11 @@ class IdleWatcher(threading.Thread):
             except Exception as exc:  # the fetching runner reports mailbox errors; here we only retry
                 self.active.clear()
                 failures += 1
+                if failures == 1:
+                    # The server may be gone: a pass now finds out and reports it
+                    # (health, logs), rather than at the next poll.  Only once: the
+                    # runner's own backoff paces the retries after that.
+                    self.on_new_mail()
                 wait = backoff.delay(failures, self.config.backoff_base, self.config.backoff_cap)
                 log.info("IDLE connection lost (%s); again in %.0f s", exc, wait, extra={"mailbox": self.mailbox_name})
                 self.stop.wait(wait)

@@ -24,8 +24,9 @@ class Command(PostdeskCommand):
         if options["metrics_port"] is not None:
             from prometheus_client import start_http_server
 
-            from postdesk.metrics import REGISTRY
+            from postdesk.metrics import REGISTRY, DatabaseCollector
 
+            DatabaseCollector.close_connection_after = True
             start_http_server(options["metrics_port"], addr=options["metrics_host"], registry=REGISTRY)
         Worker(stop=stop).run()
 
