@@ -40,6 +40,22 @@ def check_port(port: int) -> str | None:
     return None if 0 <= port <= 65535 else f"--port {port}: not a port number"
 
 
+class ListenError(Exception):
+    def __init__(self, message: str, usage: bool = False):
+        super().__init__(message)
+        self.usage = usage  # a wrong option rather than a busy port
+
+
+def listen(options: dict):
+    """The bound server for `serve`/`run` options (--host, --port, --threads)."""
+    if error := check_port(options["port"]):
+        raise ListenError(error, usage=True)
+    try:
+        return make_server(options_from_env(options["host"], options["port"], options["threads"]))
+    except OSError as exc:
+        raise ListenError(f"cannot listen on {options['host']}:{options['port']}: {exc.strerror or exc}") from None
+
+
 def options_from_env(host: str, port: int, threads: int) -> ServerOptions:
     return ServerOptions(host=host, port=port, threads=threads, trusted_proxy=os.environ.get("POSTDESK_TRUSTED_PROXY", ""))
 

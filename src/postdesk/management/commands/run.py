@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 
-from postdesk.management.base import USAGE, PostdeskCommand
+from postdesk.management.base import FAILED, USAGE, PostdeskCommand
 from postdesk.web import server
 
 WORKER_JOIN_SECONDS = 10.0
@@ -22,14 +22,12 @@ class Command(PostdeskCommand):
         from postdesk import demo
         from postdesk.worker import Worker
 
-        if error := server.check_port(options["port"]):
-            raise self.fail(error, USAGE)
         # Listen first: a port in use must not cost the first start its admin password
         # (made, and shown, only once).
         try:
-            web = server.make_server(server.options_from_env(options["host"], options["port"], options["threads"]))
-        except OSError as exc:
-            raise self.fail(f"cannot listen on {options['host']}:{options['port']}: {exc.strerror or exc}") from None
+            web = server.listen(options)
+        except server.ListenError as exc:
+            raise self.fail(str(exc), USAGE if exc.usage else FAILED) from None
         started = demo.first_start(with_demo=not options["no_demo"])
 
         stop = threading.Event()

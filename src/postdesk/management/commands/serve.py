@@ -6,7 +6,7 @@ import ipaddress
 
 from django.conf import settings
 
-from postdesk.management.base import USAGE, PostdeskCommand
+from postdesk.management.base import FAILED, USAGE, PostdeskCommand
 from postdesk.web import server
 
 
@@ -17,12 +17,10 @@ class Command(PostdeskCommand):
         server.add_arguments(parser)
 
     def handle(self, *args, **options):
-        if error := server.check_port(options["port"]):
-            raise self.fail(error, USAGE)
         try:
-            web = server.make_server(server.options_from_env(options["host"], options["port"], options["threads"]))
-        except OSError as exc:
-            raise self.fail(f"cannot listen on {options['host']}:{options['port']}: {exc.strerror or exc}") from None
+            web = server.listen(options)
+        except server.ListenError as exc:
+            raise self.fail(str(exc), USAGE if exc.usage else FAILED) from None
         self.stdout.write(f"Postdesk web UI listening on {server.url_of(web)}")
         for hint in _hints(options["host"]):
             self.stdout.write(hint)
