@@ -84,6 +84,8 @@ def test_reply_status_is_shown_on_the_request_page(logged_in, customer_request):
     logged_in.post(f"/requests/{customer_request.pk}/reply/", {"text": "On it."})
     page = logged_in.get(f"/requests/{customer_request.pk}/").content.decode()
     assert "Reply by phil" in page and "badge-send-queued" in page
+    reply = Message.objects.get(direction="out")
+    assert f"/messages/{reply.pk}/body/" not in page  # our own words as text, no frame for them
     out = Outgoing.objects.get()
     out.status, out.last_error, out.smtp_reply = "failed", "the server refused the mail: 550 5.1.1 no such user", "550 5.1.1 no such user"
     out.save()
