@@ -85,6 +85,16 @@ class Mailbox(models.Model):
         return self.name
 
     @property
+    def error_advice(self) -> str:
+        """For the last error: whether retrying can fix it (the worker retries either way)."""
+        if not self.last_error:
+            return ""
+        kind = self.last_error.split(":", 1)[0]
+        if kind in ("certificate", "login", "folder", "config", "secret"):
+            return "will not fix itself: check the mailbox settings"
+        return "temporary: retrying with backoff"
+
+    @property
     def after_label(self) -> str:
         return f"move:{self.move_folder}" if self.after_import == self.After.MOVE else self.after_import
 

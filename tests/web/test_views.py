@@ -363,6 +363,7 @@ def test_admins_see_failing_mailboxes_in_a_banner(client, staff, mailbox):
     client.force_login(admin)
     page = client.get("/queue/general/").content.decode()
     assert "1 mailbox failing" in page and "AUTHENTICATIONFAILED" in page
+    assert "will not fix itself: check the mailbox settings" in page  # a login error needs a person
     assert f'href="/mailboxes/{mailbox.pk}/"' in page
     mailbox.consecutive_failures = 1  # one failed pass is not "failing" yet
     mailbox.save()
