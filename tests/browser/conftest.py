@@ -166,7 +166,7 @@ class PostdeskServer:
         except OSError:
             log = ""
         tail = "\n".join(log.splitlines()[-40:])
-        return f"--- stdout\n" + "\n".join(self.stdout[-40:]) + f"\n--- stderr (tail)\n{tail}"
+        return "--- stdout\n" + "\n".join(self.stdout[-40:]) + f"\n--- stderr (tail)\n{tail}"
 
 
 class Desk:

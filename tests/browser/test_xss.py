@@ -191,7 +191,7 @@ def watched(browser, desk):
 def test_body_payloads(desk, browser, foreign_host, screenshot_dir):
     evil = foreign_host.url
     subject = "<img src=x onerror=alert('subject')> Invoice <script>alert(1)</script>"
-    sender = f'"<svg onload=alert(1)> Mallory" <mallory@customer.example>'
+    sender = '"<svg onload=alert(1)> Mallory" <mallory@customer.example>'
     cases = body_payloads(evil)
     html = "<!doctype html><html><body><p>Hello, see below.</p>\n" + "\n".join(
         f"<div>case {name}: {payload}</div>" for name, payload in cases) + "\n</body></html>"

@@ -147,13 +147,15 @@ def test_list_shows_each_mailboxs_health(as_admin, support):
     Mailbox.objects.filter(pk=support.pk).update(last_attempt_at=now, last_success_at=now)
     _intake(support, "today-1")
     _intake(support, "today-2", status=Intake.Status.QUARANTINED)
-    _intake(support, "yesterday", fetched_at=timezone.localtime().replace(hour=0, minute=0) - timedelta(minutes=1))
+    _intake(support, "yesterday", fetched_at=timezone.localtime().replace(hour=0, minute=0) - timedelta(minutes=1),
+            status=Intake.Status.PENDING)
 
     response = as_admin.get("/mailboxes/")
 
     assert response.status_code == 200
     rows = {m.name: m for m in response.context["rows"]}
     assert (rows["support"].imported_today, rows["support"].quarantined) == (2, 1)
+    assert rows["support"].waiting == 1  # stored, not yet a request
     assert (rows["broken"].imported_today, rows["broken"].consecutive_failures) == (0, 3)
     html = response.content.decode()
     assert "[AUTHENTICATIONFAILED] Authentication failed." in html

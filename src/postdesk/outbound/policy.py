@@ -50,11 +50,12 @@ def decide(mailbox: Mailbox, intake: Intake, parsed: ParsedMessage, recipient: s
 
 def acks_in_last_day(recipients: list[str]) -> dict[str, int]:
     since = timezone.now() - timedelta(days=1)
+    wanted = set(recipients)
     counts: dict[str, int] = {}
     # A day's acknowledgements are few (each sender is capped): reading their
     # recipient lists is cheaper than a JSON query that differs per database.
     for recipients_json in Outgoing.objects.filter(message__kind="ack", created_at__gte=since).values_list("recipients", flat=True):
         for address in recipients_json:
-            if address in recipients:
+            if address in wanted:
                 counts[address] = counts.get(address, 0) + 1
     return counts

@@ -180,7 +180,7 @@ def _page(request, template: str, context: dict, status: int = 200):
 
 
 def with_health(queryset):
-    """Each mailbox with imported_today and quarantined counts.
+    """Each mailbox with imported_today, waiting and quarantined counts.
 
     "Imported today" counts the Intake rows this mailbox fetched since local
     midnight (whatever became of them: new request, follow-up, duplicate or
@@ -190,6 +190,8 @@ def with_health(queryset):
     return queryset.select_related("assign_to").annotate(
         imported_today=Count("intakes", filter=Q(intakes__fetched_at__gte=midnight)),
         quarantined=Count("intakes", filter=Q(intakes__status=Intake.Status.QUARANTINED)),
+        # Stored but not yet a request: a backlog being worked through, or a stalled worker.
+        waiting=Count("intakes", filter=Q(intakes__status=Intake.Status.PENDING)),
     )
 
 
