@@ -110,10 +110,12 @@ def fetch_mailbox(
 
 def _run(mailbox: Mailbox, source, report: MailboxReport, progress: Progress | None, processor,
          should_stop: Callable[[], bool] | None = None) -> None:
+    listed_at = timezone.now()
     listing = source.list()
     report.listed = len(listing)
     known = intake.known_keys(mailbox, [item.key for item in listing])
     _acknowledge_leftovers(mailbox, source, known)
+    intake.settle_gone(mailbox, {item.key for item in listing}, listed_at)
     new = [item for item in listing if item.key not in known]
     if processor is not None and len(new) >= parallel.POOL_THRESHOLD:
         parallel.warm_up()  # the parsers spawn while the first batch is fetched

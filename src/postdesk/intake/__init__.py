@@ -8,6 +8,7 @@ after it returns may the source be told to let go of those messages.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -77,6 +78,25 @@ def mark_acknowledged(mailbox: Mailbox, keys: list[str]) -> None:
         Intake.objects.filter(mailbox=mailbox, source_key__in=keys[start : start + 500], acknowledged_at=None).update(
             acknowledged_at=timezone.now()
         )
+
+
+SETTLE_MARGIN = timedelta(minutes=1)
+
+
+def settle_gone(mailbox: Mailbox, listed_keys: set[str], listed_at) -> int:
+    """Rows never recorded as acknowledged whose message the source no longer
+    lists: a kill came after the server let go (MOVE, DELETE, POP3 QUIT) and
+    before we wrote it down.  The source is done with them; say so.
+
+    Only rows taken well before the listing (SETTLE_MARGIN, for clocks of
+    several hosts): a row another worker took after it was listed is simply
+    not in this listing yet, and must keep its acknowledgement pending.  There
+    are few such rows (a batch per crash), so they are read, not searched for."""
+    candidates = Intake.objects.filter(mailbox=mailbox, acknowledged_at=None, fetched_at__lt=listed_at - SETTLE_MARGIN)
+    gone = [pk for pk, key in candidates.values_list("pk", "source_key") if key not in listed_keys]
+    if gone:
+        Intake.objects.filter(pk__in=gone, acknowledged_at=None).update(acknowledged_at=timezone.now())
+    return len(gone)
 
 
 def known_keys(mailbox: Mailbox, keys: list[str]) -> dict[str, bool]:

@@ -1,12 +1,19 @@
-"""A message in hand when a worker died is retried alone: nothing else is in
-hand while it is, so the deaths it is counted for (and quarantined after) are
-its own, not those of a batch it shared a moment with."""
+"""What a killed worker leaves behind, and how later passes deal with it.
+
+- A message in hand when a worker died is retried alone: nothing else is in
+  hand while it is, so the deaths it is counted for (and quarantined after)
+  are its own, not those of a batch it shared a moment with.
+- An acknowledgement the server made but we never recorded is settled by a
+  later pass that no longer sees the message."""
 
 from __future__ import annotations
 
-import pytest
+from datetime import timedelta
 
-from postdesk import pipeline, process
+import pytest
+from django.utils import timezone
+
+from postdesk import intake, pipeline, process
 from postdesk.models import Intake, Mailbox
 from tests.support.mail import make_message, maildir_deliver
 
@@ -54,3 +61,18 @@ def test_no_suspect_is_claimed_while_a_batch_is_in_hand(stored):
     assert Intake.objects.get(pk=third.pk).attempts == 1  # untouched
     assert process.claim(suspects=False) == []  # the rest are leased now; the suspect waits
     assert [i for i, _ in process.claim()] == [third.pk]
+
+
+def test_rows_whose_message_left_the_source_are_settled(stored, tmp_path):
+    """A kill after the server let go (MOVE, DELETE, QUIT) and before we recorded
+    it leaves acknowledged_at empty; a later pass that no longer sees the message
+    records it, but only for rows taken well before its listing."""
+    old, recent, listed = stored
+    Intake.objects.update(acknowledged_at=None)
+    Intake.objects.filter(pk__in=[old.pk, listed.pk]).update(fetched_at=timezone.now() - timedelta(minutes=5))
+    mailbox = old.mailbox
+    assert intake.settle_gone(mailbox, {listed.source_key}, timezone.now()) == 1
+    assert Intake.objects.get(pk=old.pk).acknowledged_at is not None  # gone from the source: settled
+    assert Intake.objects.get(pk=recent.pk).acknowledged_at is None  # may have been taken after the listing
+    assert Intake.objects.get(pk=listed.pk).acknowledged_at is None  # still there: the pass acknowledges it
+    assert intake.settle_gone(mailbox, {listed.source_key}, timezone.now()) == 0  # run it twice: nothing more
