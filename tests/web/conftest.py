@@ -25,3 +25,15 @@ def admin(db):
 def as_admin(client, admin):
     client.force_login(admin)
     return client
+
+
+@pytest.fixture
+def staff(db):
+    """A staff member who is not an admin."""
+    return User.objects.create_user("phil", "phil@example.com", "pw")
+
+
+@pytest.fixture
+def logged_in(client, staff):
+    client.force_login(staff)
+    return client

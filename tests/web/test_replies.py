@@ -7,7 +7,6 @@ from email import message_from_bytes
 from email.policy import default as default_policy
 
 import pytest
-from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
@@ -17,17 +16,6 @@ from postdesk.store import blobs
 from tests.support.mail import make_message, maildir_deliver
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff(db):
-    return User.objects.create_user("phil", "phil@example.com", "pw")
-
-
-@pytest.fixture
-def logged_in(client, staff):
-    client.force_login(staff)
-    return client
 
 
 @pytest.fixture

@@ -27,19 +27,8 @@ def data_dir(settings, tmp_path):
 
 
 @pytest.fixture
-def staff(db):
-    return User.objects.create_user("phil", "phil@example.com", "pw")
-
-
-@pytest.fixture
 def other(db):
     return User.objects.create_user("rita", "rita@example.com", "pw")
-
-
-@pytest.fixture
-def logged_in(client, staff):
-    client.force_login(staff)
-    return client
 
 
 @pytest.fixture
