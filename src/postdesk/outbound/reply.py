@@ -41,21 +41,21 @@ def parse_cc(value: str) -> list[compose.Recipient]:
     return recipients
 
 
-def _parent(request: Request) -> Message:
-    """The message we answer: the customer's latest (mail sent by a machine only if nothing else)."""
-    incoming = request.messages.filter(direction="in").order_by("-created_at", "-id")
-    parent = incoming.filter(auto_submitted="").first() or incoming.first()
-    if parent is None:
-        raise ReplyError("this request has no incoming mail to answer")
-    return parent
+def parent_of(conversation: list[Message]) -> Message | None:
+    """The message a reply answers: the customer's latest, mail sent by a
+    machine only if there is nothing else.  `conversation` in order."""
+    incoming = [m for m in conversation if m.direction == "in"]
+    people = [m for m in incoming if not m.auto_submitted]
+    return (people or incoming or [None])[-1]
 
 
-def _recipient(parent: Message) -> compose.Recipient:
+def recipient_of(parent: Message) -> compose.Recipient | None:
+    """Its Reply-To if it has one, else its sender."""
     for entry in [*(parent.reply_to or []), {"address": parent.sender_address, "name": parent.sender_name}]:
         address = (entry.get("address") or "").strip().lower()
         if "@" in address:
             return compose.Recipient(address, entry.get("name") or "")
-    raise ReplyError("the customer's message has no address to answer")
+    return None
 
 
 def send_reply(request_id: int, draft: ReplyDraft, author) -> Message:
@@ -69,7 +69,9 @@ def send_reply(request_id: int, draft: ReplyDraft, author) -> Message:
     cc = parse_cc(draft.cc)
     with transaction.atomic():
         request = Request.objects.select_for_update(of=("self",)).select_related("mailbox", "customer").get(pk=request_id)
-        parent = _parent(request)
+        parent = parent_of(list(request.messages.order_by("created_at", "id")))
+        if parent is None:
+            raise ReplyError("this request has no incoming mail to answer")
         mailbox = request.mailbox or parent.mailbox
         if mailbox is None:
             raise ReplyError("this request belongs to no mailbox, so there is no address to reply from")
@@ -79,7 +81,9 @@ def send_reply(request_id: int, draft: ReplyDraft, author) -> Message:
             raise ReplyError(f"{exc}: an admin can set it on the Mailboxes page") from None
         if not compose.sender_of(mailbox)[0]:
             raise ReplyError(f"mailbox {mailbox.name} has no From address")
-        to = _recipient(parent)
+        to = recipient_of(parent)
+        if to is None:
+            raise ReplyError("the customer's message has no address to answer")
         in_reply_to, references = compose.thread_headers(parent.message_id, parent.references)
         composed = compose.compose(
             mailbox, request, to=[to], cc=[c for c in cc if c.address != to.address],

@@ -29,6 +29,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from postdesk.mail import split_reply
 from postdesk.models import Attachment, Mailbox, Message, Request, RequestEvent
+from postdesk.outbound.reply import parent_of, recipient_of
 from postdesk.store import blobs
 from postdesk.store.attachments import read_attachment
 from postdesk.web import mailframe
@@ -152,13 +153,14 @@ def request_detail(request, number: int):
     show_images = _message_ids(request.GET.getlist("images"))
     show_full = _message_ids(request.GET.getlist("full"))
     for message in conversation:
+        received = message.direction == "in"  # ours (replies, notes) are shown as their text
         # What the template needs to embed the HTML frame and its "show images" link.
-        message.remote_images = mailframe.remote_images_in(message)
+        message.remote_images = mailframe.remote_images_in(message) if received else 0
         message.images_shown = message.pk in show_images
         # A customer's reply: what they newly wrote first, the quoted history and
         # signature folded away (text behind <details>, HTML by a link that shows it all).
-        message.parts = split_reply(message.text) if message.direction == "in" else None
-        message.html_folds = message.direction == "in" and bool(message.html) and mailframe.has_fold(message)
+        message.parts = split_reply(message.text) if received else None
+        message.html_folds = received and mailframe.has_fold(message)
         message.full_shown = message.pk in show_full
         query = urlencode([(k, "1") for k, on in (("images", message.images_shown), ("full", message.full_shown)) if on])
         message.frame_query = f"?{query}" if query else ""
@@ -179,13 +181,10 @@ def request_detail(request, number: int):
 
 
 def _reply_address(conversation: list[Message]) -> str:
-    """Who a reply goes to (shown above the form): the customer's latest message's Reply-To or sender."""
-    for message in reversed(conversation):
-        if message.direction == "in" and not message.auto_submitted:
-            for entry in [*(message.reply_to or []), {"address": message.sender_address}]:
-                if "@" in (entry.get("address") or ""):
-                    return entry["address"]
-    return ""
+    """Who a reply goes to, shown above the form (the same choice send_reply makes)."""
+    parent = parent_of(conversation)
+    recipient = recipient_of(parent) if parent is not None else None
+    return recipient.address if recipient is not None else ""
 
 
 def _message_ids(values: list[str]) -> set[int]:
