@@ -20,6 +20,7 @@ from django.core.management import call_command
 from postdesk import mailboxes, secrets
 from postdesk.models import Mailbox, Message, Outgoing, Request, RequestEvent
 from tests.servers.smtp import SmtpServer
+from tests.support import commands
 from tests.support.mail import maildir_deliver
 
 ALICE = "Alice Customer <alice@customer.example>"
@@ -52,12 +53,7 @@ class Desk:
         return self.root / "maildirs" / name
 
     def fetch(self, *names: str) -> list[dict]:
-        out = io.StringIO()
-        call_command("fetch", *[arg for name in names for arg in ("--mailbox", name)], "--json", stdout=out)
-        reports = json.loads(out.getvalue())
-        for report in reports:
-            assert report["error"] is None, report
-        return reports
+        return commands.fetch(*names)
 
     def receive(self, name: str, *raws: bytes) -> dict:
         for raw in raws:

@@ -21,6 +21,7 @@ from django.core.management import call_command
 
 from postdesk.models import Intake, Message, Request
 from tests.support.installation import Installation
+from tests.support import commands
 from tests.support.mail import make_bounce, make_message, maildir_deliver, maildir_files, new_message_id
 
 ALICE = "Alice Customer <alice@customer.example>"
@@ -53,12 +54,7 @@ class Desk:
         return path
 
     def fetch(self, *names: str) -> list[dict]:
-        out = io.StringIO()
-        call_command("fetch", *[arg for name in names for arg in ("--mailbox", name)], "--json", stdout=out)
-        reports = json.loads(out.getvalue())
-        for report in reports:
-            assert report["error"] is None, report
-        return reports
+        return commands.fetch(*names)
 
     def receive(self, name: str, raw: bytes) -> dict:
         """Deliver one message into mailbox `name` and fetch that mailbox."""

@@ -50,7 +50,6 @@ class Composed:
     in_reply_to: str
     references: list[str]
     text: str
-    html: str
     attachments: list[FileToSend] = field(default_factory=list)
 
 
@@ -123,7 +122,6 @@ def compose(
 ) -> Composed:
     from_address, from_name = sender_of(mailbox)
     message_id = new_message_id(from_address)
-    html = text_to_html(text)
     msg = EmailMessage(policy=SMTP)
     msg["From"] = Recipient(from_address, from_name).as_address()
     msg["To"] = [r.as_address() for r in to]
@@ -143,7 +141,7 @@ def compose(
         msg["X-Auto-Response-Suppress"] = "All"
     msg["X-Postdesk-Request"] = str(request.pk)
     msg.set_content(text)
-    msg.add_alternative(html, subtype="html")
+    msg.add_alternative(text_to_html(text), subtype="html")
     for item in attachments or []:
         maintype, _, subtype = item.content_type.partition("/")
         msg.add_attachment(item.data, maintype=maintype or "application", subtype=subtype or "octet-stream", filename=item.filename)
@@ -158,6 +156,5 @@ def compose(
         in_reply_to=in_reply_to,
         references=list(references or []),
         text=text,
-        html=html,
         attachments=list(attachments or []),
     )

@@ -38,7 +38,7 @@ class Worker:
         self.stop = stop or threading.Event()
         self.connections = threading.BoundedSemaphore(self.config.max_connections)
         self.idle_slots = threading.BoundedSemaphore(max(1, self.config.max_idle))
-        self.sending = SendingLoop(self.stop, self.config)
+        self.sending = SendingLoop(self.stop)
         # Acknowledgements are queued by processing: wake the sender then.
         self.processing = ProcessingLoop(self.stop, self.config, on_processed=self.sending.wake.set)
         self.runners: dict[int, MailboxRunner] = {}

@@ -12,7 +12,6 @@ import threading
 from django.db import close_old_connections, connection
 
 from postdesk.worker import backoff
-from postdesk.worker.config import WorkerConfig
 
 log = logging.getLogger("postdesk.worker")
 
@@ -20,10 +19,9 @@ LOOK_EVERY = 2.0  # seconds: a staff reply leaves within about this
 
 
 class SendingLoop(threading.Thread):
-    def __init__(self, stop: threading.Event, config: WorkerConfig):
+    def __init__(self, stop: threading.Event):
         super().__init__(name="sending", daemon=True)
         self.stop = stop
-        self.config = config
         self.wake = threading.Event()
         self.sent = 0
 

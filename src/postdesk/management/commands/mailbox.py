@@ -24,6 +24,11 @@ OPTION_NAMES = {"ack_enabled": "--ack", "smtp_verify_tls": "--smtp-no-verify", "
                 "smtp_password": "--smtp-password-env", "enabled": "--enable"}
 
 
+# (option turning it on, option turning it off, the setting)
+ON_OFF_FLAGS = (("verify", "no_verify", "verify_tls"), ("enable", "disable", "enabled"),
+                ("smtp_verify", "smtp_no_verify", "smtp_verify_tls"))
+
+
 class Command(PostdeskCommand):
     help = "Connect and manage mailboxes (add, list, show, edit, remove, test)."
 
@@ -192,21 +197,14 @@ class Command(PostdeskCommand):
     def _changes(options) -> dict:
         """The settings these options change (postdesk.mailboxes.apply): only those given."""
         changes = {key: options[key] for key in SETTING_OPTIONS if options.get(key) is not None}
-        # In the order the flags always took effect: --no-verify beats --verify, --disable beats --enable.
-        if options.get("verify"):
-            changes["verify_tls"] = True
-        if options.get("no_verify"):
-            changes["verify_tls"] = False
-        if options.get("enable"):
-            changes["enabled"] = True
-        if options.get("disable"):
-            changes["enabled"] = False
+        # The "off" flag beats the "on" one: --no-verify beats --verify, --disable beats --enable.
+        for on, off, setting in ON_OFF_FLAGS:
+            if options.get(on):
+                changes[setting] = True
+            if options.get(off):
+                changes[setting] = False
         if options.get("unassign"):
             changes["unassign"] = True
-        if options.get("smtp_verify"):
-            changes["smtp_verify_tls"] = True
-        if options.get("smtp_no_verify"):
-            changes["smtp_verify_tls"] = False
         if options.get("ack_enabled") is not None:
             changes["ack_enabled"] = options["ack_enabled"]
         if options.get("ack_body_file"):
