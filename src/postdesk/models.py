@@ -75,6 +75,20 @@ class Mailbox(models.Model):
     last_error = models.CharField(max_length=500, blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
+    last_error_kind = models.CharField(max_length=20, blank=True, help_text="the kind of last_error (sources.SourceError.kind)")
+    # A whole pass (connect, list, fetch, acknowledge) ends by this many seconds,
+    # however slowly the server drips its bytes: a slow server costs only itself.
+    pass_deadline = models.PositiveIntegerField(default=600, help_text="seconds a whole fetch pass may take")
+    # One fetcher per mailbox at a time (postdesk.leases): fetch, worker and a
+    # second fetch take turns.  `fetch_lease_token` is bumped by every claim.
+    fetch_lease_owner = models.CharField(max_length=100, blank=True, help_text="host:pid fetching it now")
+    fetch_lease_until = models.DateTimeField(null=True, blank=True)
+    fetch_lease_token = models.PositiveBigIntegerField(default=0)
+    # UIDVALIDITY as last seen, and when it changed lately: a server that changes
+    # it all the time gives no stable identity and is flagged for the admin.
+    uidvalidity = models.BigIntegerField(null=True, blank=True)
+    uidvalidity_changes = models.JSONField(default=list, blank=True, help_text="ISO times of recent changes")
+    identity_unstable_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -134,6 +148,9 @@ class Request(models.Model):
     customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.SET_NULL, related_name="requests")
     # Set when a machine opened it (auto-reply, bounce, list mail): never silent.
     auto_submitted = models.CharField(max_length=20, blank=True)
+    # A message that named this request's tag but may not join it opens a request
+    # of its own that "mentions" the tagged one; both pages show the link.
+    mentions = models.ManyToManyField("self", symmetrical=False, blank=True, related_name="mentioned_by")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
@@ -178,6 +195,18 @@ class Message(models.Model):
     direction = models.CharField(max_length=5, default="in", db_index=True)
     kind = models.CharField(max_length=12, blank=True)  # "reply", "ack" for direction "out"
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # How it joined its request: "created", "references", "in-reply-to", "bounce", "subject-tag".
+    thread_rule = models.CharField(max_length=20, blank=True)
+    # Its Reply-To may be used as the address of a staff reply: it opened the
+    # request, joined by References, or names only people already taking part.
+    # Otherwise the Reply-To is shown, never silently used.
+    reply_to_trusted = models.BooleanField(default=True)
+    # What the request page shows, computed once at processing time (never per
+    # view on hostile input): the text split into new/quoted/signature, the new
+    # part of an HTML reply (None: nothing folded), remote images left out.
+    text_parts = models.JSONField(null=True, blank=True)
+    html_new = models.TextField(null=True, blank=True)
+    remote_images = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -272,10 +301,28 @@ class Intake(models.Model):
     # Taken before the mailbox's first complete pass: it was there when the
     # mailbox was connected, and is not acknowledged unless the admin asks.
     backlog = models.BooleanField(default=False)
+    # Too large to download: only its headers are here (raw), the message stays
+    # at the source untouched, and the row is quarantined saying so.
+    left_at_source = models.BooleanField(default=False)
+    # Parse time limit: how often the parse of this message overran, and a longer
+    # limit (seconds) for a re-run that staff asked for.
+    parse_timeouts = models.PositiveSmallIntegerField(default=0)
+    parse_timeout = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["mailbox", "source_key"], name="intake_unique_source_key")]
         indexes = [models.Index(fields=["status", "id"], name="intake_status_idx")]
+
+
+class PublicDomain(models.Model):
+    """A mail domain shared by strangers (free mail, disposable), added by an admin
+    to the shipped lists (postdesk.domains): sharing it proves no relation."""
+
+    domain = models.CharField(max_length=253, unique=True)  # lower case
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.domain
 
 
 class RequestEvent(models.Model):
