@@ -10,6 +10,7 @@ from django.db import transaction
 from django.template import Context, Engine
 
 from postdesk.mail import ParsedMessage
+from postdesk import tags
 from postdesk.models import Intake, Message, RequestEvent
 from postdesk.outbound import compose, policy, queue
 
@@ -36,7 +37,7 @@ def template_context(request, parsed: ParsedMessage | None, mailbox) -> dict:
     name = (parsed.from_.name if parsed and parsed.from_ else "") or (request.customer.name if request.customer else "")
     return {
         "number": request.pk,
-        "tag": compose.tag(request.pk),
+        "tag": tags.tag(request.pk),
         "subject": request.subject or "(no subject)",
         "customer_name": name,
         "customer_address": request.customer.address if request.customer else "",
@@ -48,7 +49,7 @@ def sample_context(mailbox) -> dict:
     """What a template is tried with when it is saved (postdesk.mailboxes)."""
     return {
         "number": 123,
-        "tag": compose.tag(123),
+        "tag": tags.tag(123),
         "subject": "Printer on fire",
         "customer_name": "Alice Customer",
         "customer_address": "alice@customer.example",
@@ -100,7 +101,7 @@ def _queue_ack(mailbox, message: Message, parsed: ParsedMessage, recipient: comp
     request = message.request
     context = template_context(request, parsed, mailbox)
     subject = render(mailbox.ack_subject or DEFAULT_SUBJECT, context)
-    subject = compose.tagged_subject(subject, request.pk, reply=True)
+    subject = tags.tagged_subject(subject, request.pk, reply=True)
     in_reply_to, references = compose.thread_headers(message.message_id, message.references)
     composed = compose.compose(
         mailbox, request, to=[recipient], subject=subject, text=render(mailbox.ack_body or DEFAULT_BODY, context),

@@ -11,7 +11,6 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
 
-from django.conf import settings
 from django.utils import timezone
 
 from postdesk.models import Mailbox, Request
@@ -65,21 +64,6 @@ def new_message_id(from_address: str) -> str:
 
 def _bracketed(message_id: str) -> str:
     return f"<{message_id.strip().strip('<>')}>"
-
-
-def tag(number: int) -> str:
-    return f"[{settings.POSTDESK_TAG_PREFIX}-{number}]"
-
-
-def tagged_subject(subject: str, number: int, reply: bool = True) -> str:
-    """`Re: <subject> [PD-n]`: the tag lets a reply thread even if References are lost."""
-    subject = " ".join(subject.split()) or "(no subject)"
-    marker = tag(number)
-    if marker.lower() not in subject.lower():
-        subject = f"{subject} {marker}"
-    if reply and not re.match(r"(?i)^\s*re\s*:", subject):
-        subject = f"Re: {subject}"
-    return subject
 
 
 def thread_headers(parent_message_id: str, parent_references: list[str]) -> tuple[str, list[str]]:

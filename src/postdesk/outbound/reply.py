@@ -10,6 +10,7 @@ from email.utils import getaddresses
 from django.db import transaction
 from django.utils import timezone
 
+from postdesk import tags
 from postdesk.models import Message, Request, RequestEvent
 from postdesk.outbound import compose, queue
 from postdesk.outbound.smtp import SmtpConfigError, account_for
@@ -49,13 +50,35 @@ def parent_of(conversation: list[Message]) -> Message | None:
     return (people or incoming or [None])[-1]
 
 
-def recipient_of(parent: Message) -> compose.Recipient | None:
-    """Its Reply-To if it has one, else its sender."""
-    for entry in [*(parent.reply_to or []), {"address": parent.sender_address, "name": parent.sender_name}]:
-        address = (entry.get("address") or "").strip().lower()
+@dataclass(frozen=True)
+class ReplyChoice:
+    """Whom a reply to `parent` goes to, and a Reply-To that was not used (shown, never
+    silently followed: it came with a message that joined by its subject tag alone and
+    names someone who does not take part in the request)."""
+
+    recipient: compose.Recipient | None
+    unverified_reply_to: tuple[str, ...] = ()
+
+
+def reply_choice(parent: Message) -> ReplyChoice:
+    """Its Reply-To if it has one and it is trusted (Message.reply_to_trusted), else its sender."""
+    reply_to = [entry for entry in (parent.reply_to or []) if "@" in _address(entry)]
+    sender = {"address": parent.sender_address, "name": parent.sender_name}
+    candidates = [*reply_to, sender] if parent.reply_to_trusted else [sender]
+    unverified = () if parent.reply_to_trusted else tuple(_address(entry) for entry in reply_to)
+    for entry in candidates:
+        address = _address(entry)
         if "@" in address:
-            return compose.Recipient(address, entry.get("name") or "")
-    return None
+            return ReplyChoice(compose.Recipient(address, entry.get("name") or ""), unverified)
+    return ReplyChoice(None, unverified)
+
+
+def recipient_of(parent: Message) -> compose.Recipient | None:
+    return reply_choice(parent).recipient
+
+
+def _address(entry: dict) -> str:
+    return (entry.get("address") or "").strip().lower()
 
 
 def send_reply(request_id: int, draft: ReplyDraft, author) -> Message:
@@ -87,7 +110,7 @@ def send_reply(request_id: int, draft: ReplyDraft, author) -> Message:
         in_reply_to, references = compose.thread_headers(parent.message_id, parent.references)
         composed = compose.compose(
             mailbox, request, to=[to], cc=[c for c in cc if c.address != to.address],
-            subject=compose.tagged_subject(request.subject, request.pk), text=text,
+            subject=tags.tagged_subject(request.subject, request.pk), text=text,
             in_reply_to=in_reply_to, references=references, attachments=list(draft.attachments),
         )
         message = queue.enqueue(composed, mailbox, request, kind="reply", author=author)

@@ -21,7 +21,7 @@ from postdesk.models import (
     RequestEvent,
 )
 from postdesk.outbound import acknowledge
-from postdesk.process.thread import find_request
+from postdesk.process.thread import TagRefused, ThreadMatch, find_request, reply_to_trusted
 from postdesk.store import blobs
 
 
@@ -121,9 +121,11 @@ class _Batch:
         self._results: list = []  # one thunk per message, evaluated once the rows have keys
         self._staged: list[tuple[Intake, ParsedMessage, Message, str]] = []
         self._staged_by_fp: dict[str, Message] = {}
+        self._messages: list[Message] = []  # staged so far: their senders and recipients take part already
         self._duplicates: list[tuple[Intake, Message]] = []
         self._new_requests: list[Request] = []
         self._in_batch: dict[str, Request] = {}  # Message-ID -> request, for replies in the same batch
+        self._mentions: list[tuple[Request, TagRefused]] = []  # (new request, the tagged one it may not join)
 
     def plan(self, intake_id: int, lease: int, parsed: ParsedMessage, fp: str) -> None:
         """Decide what this message is (skipped, duplicate, follow-up, new request) and
@@ -142,7 +144,7 @@ class _Batch:
             self._mark(intake, Intake.Status.DUPLICATE, message_pk)
             self._results.append(lambda: Applied(intake_id, "duplicate", request_id))
             return
-        message, outcome, rule = _stage(intake, parsed, fp, self.customers, self._in_batch)
+        message, outcome, rule, refused = _stage(intake, parsed, fp, self.customers, self._in_batch, self._messages)
         crashpoints.reached("inside-process")
         self.known[fp] = (None, None)
         self._staged_by_fp[fp] = message
@@ -150,13 +152,17 @@ class _Batch:
             self._in_batch[message.message_id] = message.request
         if outcome == "created":
             self._new_requests.append(message.request)
+            if refused is not None:
+                self._mentions.append((message.request, refused))
         self._staged.append((intake, parsed, message, outcome))
+        self._messages.append(message)
         self._results.append(lambda: Applied(intake_id, outcome, message.request.pk, rule))
 
     def write(self) -> list[Applied]:
         """The batch's rows, one INSERT per table: requests, messages, attachments,
         history; then the intake marks."""
         Request.objects.bulk_create(self._new_requests)
+        self._write_mentions()  # the new requests have their keys now
         messages = [message for _, _, message, _ in self._staged]
         for message in messages:
             message.request = message.request  # now saved: sets request_id
@@ -185,11 +191,33 @@ class _Batch:
             self._mark(intake, Intake.Status.DUPLICATE, message.pk)
         if self._marks:
             _mark_intakes(list(self._marks.values()))
-        if self._events:
-            RequestEvent.objects.bulk_create(self._events.values())
+        events = [*self._events.values(), *self._mention_events()]  # "created" first, then why
+        if events:
+            RequestEvent.objects.bulk_create(events)
         # In this transaction: a new request and its acknowledgement commit together.
         acknowledge.plan([(intake, parsed, message) for intake, parsed, message, outcome in self._staged if outcome == "created"])
         return [result() for result in self._results]
+
+    def _write_mentions(self) -> None:
+        """A refused subject tag: the new request mentions the tagged one (the page
+        links them both ways).  In the batch's transaction, as the requests are."""
+        if self._mentions:
+            Request.mentions.through.objects.bulk_create(
+                [Request.mentions.through(from_request_id=new.pk, to_request_id=tagged.request.pk) for new, tagged in self._mentions],
+                ignore_conflicts=True,
+            )
+
+    def _mention_events(self) -> list[RequestEvent]:
+        """Both histories say why the message did not join: "subject tag [PD-12] ignored: ..."."""
+        return [
+            event
+            for new, tagged in self._mentions
+            for event in (
+                RequestEvent(request_id=new.pk, kind="mentions", detail=f"mentions #{tagged.request.pk}: {tagged.detail}"[:500]),
+                RequestEvent(request_id=tagged.request.pk, kind="mentioned",
+                             detail=f"mentioned by #{new.pk}, which the message opened: {tagged.detail}"[:500]),
+            )
+        ]
 
     def _mark(self, intake: Intake, status: str, message_pk: int) -> None:
         intake.status, intake.message_id, intake.processed_at, intake.last_error = status, message_pk, timezone.now(), ""
@@ -225,9 +253,11 @@ def _created_event(request_id: int, mailbox: Mailbox) -> RequestEvent:
 
 
 def _stage(
-    intake: Intake, parsed: ParsedMessage, fp: str, customers: dict, in_batch: dict[str, Request]
-) -> tuple[Message, str, str]:
-    """The unsaved Message (with its request, new or found) and how it was threaded."""
+    intake: Intake, parsed: ParsedMessage, fp: str, customers: dict, in_batch: dict[str, Request], staged: list[Message]
+) -> tuple[Message, str, str, TagRefused | None]:
+    """The unsaved Message (with its request, new or found), how it was threaded, and a
+    subject tag it named but may not join by (the new request then mentions that one).
+    `staged`: the batch's messages before this one, which count as taking part."""
     mailbox = intake.mailbox
     sender = (parsed.from_.address.lower() if parsed.from_ else "")[:254]
     customer = customers.get(sender)
@@ -236,8 +266,11 @@ def _stage(
         customer.save(update_fields=["name", "updated_at"])
     auto_kind = parsed.auto_submitted.kind if parsed.auto_submitted else ""
     request, rule = _in_batch_thread(parsed, in_batch)
+    match = ThreadMatch(request, rule) if request is not None else None
+    refused = None
     if request is None:
-        match = find_request(parsed, sender)
+        threading = find_request(parsed, sender, staged)
+        match, refused = threading.match, threading.refused
         if match is not None:
             request, rule = match.request, match.rule
             _follow_up(request, auto_kind)
@@ -267,8 +300,10 @@ def _stage(
         original_message_id=_clean((parsed.auto_submitted.original_message_id or "") if parsed.auto_submitted else "", 998),
         defects=[_clean(d, 500) for d in parsed.defects[:100]],
         raw_id=intake.raw_id,
+        thread_rule=rule or "created",
+        reply_to_trusted=reply_to_trusted(parsed, sender, match, staged),
     )
-    return message, outcome, rule
+    return message, outcome, rule, refused
 
 
 def _in_batch_thread(parsed: ParsedMessage, in_batch: dict[str, Request]) -> tuple[Request | None, str]:

@@ -11,10 +11,8 @@ from __future__ import annotations
 import hmac
 import io
 import os
-import re
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
@@ -29,7 +27,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from postdesk.mail import split_reply
 from postdesk.models import Attachment, Mailbox, Message, Request, RequestEvent
-from postdesk.outbound.reply import parent_of, recipient_of
+from postdesk import tags
+from postdesk.outbound.reply import ReplyChoice, parent_of, reply_choice
 from postdesk.store import blobs
 from postdesk.store.attachments import read_attachment
 from postdesk.web import mailframe
@@ -61,19 +60,12 @@ def _queue_filter(queue: str, user) -> Q:
     return Q()
 
 
-def _number_in(q: str) -> int | None:
-    """The request number a search names: "123", "#123" or "PD-123" (any case)."""
-    prefix = re.escape(settings.POSTDESK_TAG_PREFIX)
-    match = re.fullmatch(rf"(?:#|{prefix}-)?\s*(\d{{1,{MAX_NUMBER_DIGITS}}})", q.strip(), re.IGNORECASE)
-    return int(match.group(1)) if match else None
-
-
 def search(queryset: QuerySet, q: str) -> QuerySet:
     q = q.strip()
     if not q:
         return queryset
     condition = Q(subject__icontains=q) | Q(customer__address__icontains=q)
-    number = _number_in(q)
+    number = tags.in_query(q)
     if number is not None:
         condition |= Q(pk=number)
     return queryset.filter(condition)
@@ -171,8 +163,10 @@ def request_detail(request, number: int):
         "frame_sandbox": mailframe.FRAME_SANDBOX,
         "staff": _staff(),
         "draft": request.session.pop("reply_draft", None) or {},
-        "reply_to": _reply_address(conversation),
-        "tag_prefix": settings.POSTDESK_TAG_PREFIX,
+        "reply": _reply_address(conversation),
+        "tag": tags.tag(req.pk),
+        "mentions": req.mentions.order_by("pk"),
+        "mentioned_by": req.mentioned_by.order_by("pk"),
         "title": f"#{req.pk} {req.subject}",
         "current": "",
         **_nav(request),
@@ -180,11 +174,11 @@ def request_detail(request, number: int):
     return render(request, "postdesk/request.html", context)
 
 
-def _reply_address(conversation: list[Message]) -> str:
-    """Who a reply goes to, shown above the form (the same choice send_reply makes)."""
+def _reply_address(conversation: list[Message]) -> ReplyChoice:
+    """Who a reply goes to, and a Reply-To left unused, shown above the form (the same
+    choice send_reply makes)."""
     parent = parent_of(conversation)
-    recipient = recipient_of(parent) if parent is not None else None
-    return recipient.address if recipient is not None else ""
+    return reply_choice(parent) if parent is not None else ReplyChoice(None)
 
 
 def _message_ids(values: list[str]) -> set[int]:

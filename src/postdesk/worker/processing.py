@@ -16,7 +16,7 @@ import threading
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from postdesk import metrics, process
+from postdesk import metrics, process, tags
 from postdesk.models import Intake
 from postdesk.process.apply import Applied
 from postdesk.worker import backoff
@@ -90,7 +90,7 @@ class ProcessingLoop(threading.Thread):
             if isinstance(outcome, Applied):
                 metrics.PROCESSED.labels(mailbox, outcome.outcome).inc()
                 if outcome.request_number is not None:
-                    fields["request"] = _tag(outcome.request_number)
+                    fields["request"] = tags.label(outcome.request_number)
                 if outcome.outcome in ("created", "threaded") and row.get("server_date"):
                     metrics.ARRIVAL_TO_REQUEST.labels(mailbox).observe(max(0.0, (now - row["server_date"]).total_seconds()))
                 log.info("request %s", outcome.outcome, extra={**fields, "outcome": outcome.outcome})
@@ -98,9 +98,3 @@ class ProcessingLoop(threading.Thread):
                 metrics.QUARANTINED.labels(mailbox).inc()
                 log.error("message quarantined: %s", outcome.reason, extra=fields)
             self.processed += 1
-
-
-def _tag(number: int) -> str:
-    from django.conf import settings
-
-    return f"{settings.POSTDESK_TAG_PREFIX}-{number}"
