@@ -7,9 +7,11 @@ read-only), and mailbox secrets are never shown.
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 
-from postdesk.models import AuditEvent, Customer, Intake, Mailbox, Request, RequestEvent
+from postdesk import domains
+from postdesk.models import AuditEvent, Customer, Intake, Mailbox, PublicDomain, Request, RequestEvent
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -35,13 +37,51 @@ class RequestAdmin(admin.ModelAdmin):
     list_display = ("id", "subject", "status", "assignee", "mailbox", "updated_at")
     list_filter = ("status", "mailbox")
     search_fields = ("subject", "customer__address")
-    raw_id_fields = ("customer",)
+    raw_id_fields = ("customer", "mentions")
 
 
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
     list_display = ("address", "name", "created_at")
     search_fields = ("address", "name")
+
+
+class PublicDomainForm(forms.ModelForm):
+    class Meta:
+        model = PublicDomain
+        fields = ("domain",)
+        help_texts = {"domain": "mail from it never joins a request by sharing the customer's domain"}
+
+    def clean_domain(self):
+        try:
+            return domains.addable(self.cleaned_data["domain"])
+        except domains.DomainError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
+@admin.register(PublicDomain)
+class PublicDomainAdmin(admin.ModelAdmin):
+    """An admin's additions to the shipped public-domain lists (also `postdesk domains`)."""
+
+    form = PublicDomainForm
+    list_display = ("domain", "created_at")
+    search_fields = ("domain",)
+
+    def has_change_permission(self, request, obj=None):
+        return False  # add or delete; an edited name would be another domain
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        AuditEvent.record(request.user, "public-domain.added", f"domain {obj.domain}")
+
+    def delete_model(self, request, obj):
+        AuditEvent.record(request.user, "public-domain.removed", f"domain {obj.domain}")
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for domain in queryset.values_list("domain", flat=True):
+            AuditEvent.record(request.user, "public-domain.removed", f"domain {domain}")
+        super().delete_queryset(request, queryset)
 
 
 @admin.register(Intake)

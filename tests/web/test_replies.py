@@ -195,3 +195,67 @@ def test_html_reply_frame_shows_the_new_part_until_asked(logged_in, mailbox, mai
     assert "Did you try turning it off?" in whole
     page = logged_in.get(f"/requests/{message.request_id}/?full={message.pk}").content.decode()
     assert f'src="/messages/{message.pk}/body/?full=1"' in page
+
+
+# --- whom a reply goes to: the customer and participants, never an unverified Reply-To ---
+
+
+def receive(mailbox, maildir, raw: bytes) -> Message:
+    maildir_deliver(maildir, raw)
+    pipeline.fetch_mailbox(mailbox)
+    return Message.objects.filter(direction="in").order_by("id").last()
+
+
+def test_untrusted_reply_to_never_gets_the_reply_and_is_shown(logged_in, customer_request, mailbox, maildir):
+    # Carol may join by the tag (the customer's own domain), but her Reply-To names a stranger.
+    carol = receive(mailbox, maildir, make_message(
+        subject=f"Re: [PD-{customer_request.pk}] Printer on fire", sender="Carol Colleague <carol@customer.example>",
+        headers={"Reply-To": "Helpful <x@evil.example>"}, body="Please send the reset link to my other address.\n"))
+    assert carol.request == customer_request and not carol.reply_to_trusted
+
+    page = logged_in.get(f"/requests/{customer_request.pk}/").content.decode()
+    assert "To <strong>carol@customer.example</strong>" in page
+    assert "Reply-To: x@evil.example, not verified: replies go to carol@customer.example." in page
+    assert "not verified: replies go to carol@customer.example</span>" in page  # beside the message too
+
+    logged_in.post(f"/requests/{customer_request.pk}/reply/", {"text": "Here is the link."})
+    out = Outgoing.objects.get()
+    assert out.recipients == ["carol@customer.example"]
+    mail = sent_mail(out.message)
+    assert mail["To"] == "Carol Colleague <carol@customer.example>" and "evil" not in str(mail)
+
+
+def test_reply_to_naming_a_participant_is_used(logged_in, customer_request, mailbox, maildir):
+    receive(mailbox, maildir, make_message(
+        subject=f"Re: [PD-{customer_request.pk}] Printer on fire", sender="Carol Colleague <carol@customer.example>",
+        headers={"Reply-To": "Alice Customer <alice@customer.example>"}))
+    page = logged_in.get(f"/requests/{customer_request.pk}/").content.decode()
+    assert "To <strong>alice@customer.example</strong>" in page and "not verified" not in page
+    logged_in.post(f"/requests/{customer_request.pk}/reply/", {"text": "Done."})
+    assert Outgoing.objects.get().recipients == ["alice@customer.example"]
+
+
+def test_answer_by_references_to_our_reply_joins_whoever_sends_it_and_its_reply_to_is_used(
+        logged_in, customer_request, mailbox, maildir):
+    logged_in.post(f"/requests/{customer_request.pk}/reply/", {"text": "Did you try turning it off?"})
+    ours = Message.objects.get(direction="out")
+    forwarded = receive(mailbox, maildir, make_message(
+        subject="Fwd: printer", sender="Frank Forwarded <frank@gmail.com>", references=[f"<{ours.message_id}>"],
+        headers={"Reply-To": "frank.work@othercorp.example"}))
+    assert forwarded.request == customer_request  # only holders of our Message-ID can name it
+    assert (forwarded.thread_rule, forwarded.reply_to_trusted) == ("references", True)
+    page = logged_in.get(f"/requests/{customer_request.pk}/").content.decode()
+    assert "To <strong>frank.work@othercorp.example</strong>" in page
+
+
+def test_mentions_are_links_on_both_request_pages(logged_in, mailbox, maildir):
+    first = receive(mailbox, maildir, make_message(subject="Printer on fire", sender="Alice <alice@gmail.com>")).request
+    second = receive(mailbox, maildir, make_message(subject=f"Re: [PD-{first.pk}] Printer on fire",
+                                                    sender="Mallory <mallory@gmail.com>")).request
+    assert second != first
+    page = logged_in.get(f"/requests/{second.pk}/").content.decode()
+    assert f'href="/requests/{first.pk}/" title="Printer on fire">Mentions #{first.pk}</a>' in page
+    assert f"subject tag [PD-{first.pk}] ignored: mallory@gmail.com does not take part in #{first.pk}" in page
+    page = logged_in.get(f"/requests/{first.pk}/").content.decode()
+    assert f'href="/requests/{second.pk}/" title="Re: [PD-{first.pk}] Printer on fire">Mentioned by #{second.pk}</a>' in page
+    assert "To <strong>alice@gmail.com</strong>" in page
