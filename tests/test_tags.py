@@ -30,6 +30,11 @@ def test_in_subject(subject, number):
     assert tags.in_subject(subject) == number
 
 
+def test_all_in_subject_in_order_each_once_and_bounded():
+    assert tags.all_in_subject("Re: [PD-12] Printer [PD-13] [pd-12]") == [12, 13]
+    assert tags.all_in_subject(" ".join(f"[PD-{n}]" for n in range(1000))) == [0, 1, 2, 3, 4]
+
+
 def test_a_desk_with_another_prefix_ignores_ours(settings):
     settings.POSTDESK_TAG_PREFIX = "HD"
     assert tags.in_subject("Re: [PD-12] Printer") is None and tags.in_subject("Re: [HD-12] Printer") == 12

@@ -46,8 +46,22 @@ def tagged_subject(subject: str, number: int, reply: bool = True) -> str:
 
 def in_subject(subject: str | None) -> int | None:
     """The number of the first of our tags in a subject ("Re: AW: [PD-12] Printer"), if any."""
-    match = _subject_pattern(prefix()).search(subject or "")
-    return int(match.group(1)) if match else None
+    numbers = all_in_subject(subject, limit=1)
+    return numbers[0] if numbers else None
+
+
+def all_in_subject(subject: str | None, limit: int = 5) -> list[int]:
+    """The numbers of our tags in a subject, in order, each once, at most `limit` (a
+    subject can name two requests: "Re: [PD-12] Printer [PD-13]", when a message that
+    named #12 opened #13 and we answered it)."""
+    numbers: list[int] = []
+    for match in _subject_pattern(prefix()).finditer(subject or ""):
+        number = int(match.group(1))
+        if number not in numbers:
+            numbers.append(number)
+            if len(numbers) >= limit:
+                break
+    return numbers
 
 
 def in_query(query: str) -> int | None:

@@ -218,10 +218,24 @@ def test_stranger_at_the_customers_free_mail_domain_opens_a_request_that_mention
     assert list(new.mentions.all()) == [request] and list(request.mentioned_by.all()) == [new]
     why = (f"subject tag [PD-{request.pk}] ignored: mallory@gmail.com does not take part in #{request.pk} "
            "(gmail.com is a public mail domain, on the shipped free-mail list)")
-    assert history(new)[-1] == f"mentions: mentions #{request.pk}: {why}"
-    assert history(request)[-1] == f"mentioned: mentioned by #{new.pk}, which the message opened: {why}"
+    assert history(new)[-1] == f"mentions: #{request.pk} ({why})"
+    assert history(request)[-1] == f"mentioned: by #{new.pk}, a request of its own ({why})"
     message = new.messages.get()
     assert (message.thread_rule, message.reply_to_trusted) == ("created", True)  # its own request: its own Reply-To
+
+
+def test_stranger_answering_our_reply_on_their_own_request_joins_it_despite_the_first_tag(desk):
+    desk.mailbox("support")
+    request, _ = opened(desk, sender=ALICE_FREEMAIL)
+    desk.receive("support", tagged(request, sender=MALLORY_FREEMAIL))
+    own = Request.objects.get(customer__address="mallory@gmail.com")
+    # Our reply on her request carries both tags; her answer comes back without References.
+    subject = f"Re: [PD-{request.pk}] Printer on fire [PD-{own.pk}]"
+
+    report = desk.receive("support", make_message(subject=subject, sender=MALLORY_FREEMAIL, body="still broken\n"))
+
+    assert report["threaded"] == 1 and own.messages.count() == 2 and request.messages.count() == 1
+    assert Request.objects.count() == 2
 
 
 def test_colleague_at_the_customers_organisation_domain_joins(desk):
@@ -279,7 +293,7 @@ def test_stranger_at_a_domain_an_admin_added_is_refused(desk):
     assert report["created"] == 1 and request.messages.count() == 2
     new = Request.objects.get(customer__address="bob@bigisp.example")
     assert list(new.mentions.all()) == [request]
-    assert "(bigisp.example is a public mail domain, added by an admin)" in history(new)[-1]
+    assert "(bigisp.example is a public mail domain, added by an admin))" in history(new)[-1]
 
 
 def test_message_without_a_sender_never_joins_by_the_tag(desk):

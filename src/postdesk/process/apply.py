@@ -213,9 +213,9 @@ class _Batch:
             event
             for new, tagged in self._mentions
             for event in (
-                RequestEvent(request_id=new.pk, kind="mentions", detail=f"mentions #{tagged.request.pk}: {tagged.detail}"[:500]),
+                RequestEvent(request_id=new.pk, kind="mentions", detail=f"#{tagged.request.pk} ({tagged.detail})"[:500]),
                 RequestEvent(request_id=tagged.request.pk, kind="mentioned",
-                             detail=f"mentioned by #{new.pk}, which the message opened: {tagged.detail}"[:500]),
+                             detail=f"by #{new.pk}, a request of its own ({tagged.detail})"[:500]),
             )
         ]
 

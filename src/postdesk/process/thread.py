@@ -81,16 +81,23 @@ def by_bounced_message(parsed: ParsedMessage, sender: str, staged: Iterable[Mess
 
 
 def by_subject_tag(parsed: ParsedMessage, sender: str, staged: Iterable[Message] = ()) -> ThreadMatch | TagRefused | None:
-    number = tags.in_subject(parsed.subject)
-    if number is None:
+    """The first tagged request the sender may join; else the first one refused.  A
+    subject can carry two tags ("Re: [PD-12] Printer [PD-13]": #13 was opened by a
+    message that named #12), and its sender belongs to the second."""
+    numbers = tags.all_in_subject(parsed.subject)
+    if not numbers:
         return None
-    request = Request.objects.filter(pk=number).select_related("customer").first()
-    if request is None:
-        return None  # names no request of ours: nothing to join, nothing to mention
-    refusal = _why_not(request, sender, staged)
-    if refusal:
-        return TagRefused(request, tags.tag(number), refusal)
-    return ThreadMatch(request, "subject-tag")
+    found = Request.objects.select_related("customer").in_bulk(numbers)
+    refused = None
+    for number in numbers:
+        request = found.get(number)
+        if request is None:
+            continue  # names no request of ours: nothing to join, nothing to mention
+        refusal = _why_not(request, sender, staged)
+        if not refusal:
+            return ThreadMatch(request, "subject-tag")
+        refused = refused or TagRefused(request, tags.tag(number), refusal)
+    return refused
 
 
 def _why_not(request: Request, sender: str, staged: Iterable[Message]) -> str:
