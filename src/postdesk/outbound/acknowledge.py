@@ -9,8 +9,8 @@ import logging
 from django.db import transaction
 from django.template import Context, Engine
 
-from postdesk.mail import ParsedMessage
 from postdesk import tags
+from postdesk.mail import ParsedMessage
 from postdesk.models import Intake, Message, RequestEvent
 from postdesk.outbound import compose, policy, queue
 

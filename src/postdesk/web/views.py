@@ -25,9 +25,9 @@ from django.urls import reverse
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_POST
 
+from postdesk import tags
 from postdesk.mail import split_reply
 from postdesk.models import Attachment, Mailbox, Message, Request, RequestEvent
-from postdesk import tags
 from postdesk.outbound.reply import ReplyChoice, parent_of, reply_choice
 from postdesk.store import blobs
 from postdesk.store.attachments import read_attachment
