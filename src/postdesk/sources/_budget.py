@@ -172,9 +172,11 @@ def _rate(bytes_per_second: float) -> str:
 
 
 def describe_size(size: int) -> str:
-    """"12.3 MB", or "512.0 KB" below a megabyte (never "0.0 MB")."""
+    """"12.3 MB", "512.0 KB" below a megabyte, "900 bytes" below a kilobyte (never "0.0 MB")."""
     if size >= 1024 * MB:
         return f"{size / (1024 * MB):.1f} GB"
     if size >= MB:
         return f"{size / MB:.1f} MB"
-    return f"{size / 1024:.1f} KB"
+    if size >= 1024:
+        return f"{size / 1024:.1f} KB"
+    return f"{size} bytes"

@@ -96,7 +96,7 @@ class Pop3Source:
             except _TooLong as cut:
                 # Recorded as left at the source, so the next pass does not try it again.
                 yield TooLarge(key, announced or cut.size, header_part(cut.start), lied=True)
-                raise SourceError("too-large", f"{where(self.mailbox)} sent more than {describe_size(cut.allowed)} "
+                raise SourceError("too-large", f"{where(self.mailbox)} sent more than {describe_size(self.limit)} "
                                                f"for message {key} (it announced {describe_size(announced or 0)}); "
                                                "cut off (the message is left on the server)") from None
             yield Fetched(key, raw)
