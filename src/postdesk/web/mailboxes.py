@@ -72,9 +72,10 @@ class MailboxForm(forms.Form):
     assign = forms.ModelChoiceField(queryset=None, required=False, empty_label="the general queue",
                                     label="New requests go to")
     poll_interval = forms.IntegerField(min_value=1, initial=60, label="Poll interval (seconds)")
-    pass_deadline = forms.IntegerField(min_value=mailboxes.MIN_PASS_DEADLINE, initial=600, label="Pass deadline (seconds)",
+    pass_deadline = forms.IntegerField(min_value=mailboxes.MIN_PASS_DEADLINE, initial=600, required=False,
+                                       label="Pass deadline (seconds)",
                                        help_text="a whole fetch pass ends by then, however slowly the server answers; "
-                                                 "what was stored stays, the rest comes with the next pass")
+                                                 "what was stored stays, the rest comes with the next pass (blank: unchanged, 600 for a new mailbox)")
     size_limit = forms.FloatField(min_value=0.001, initial=50, label="Size limit (MB)",
                                   help_text="a bigger message is left on the server (its header is kept in the quarantine); "
                                             "at most POSTDESK_MAX_MESSAGE_MB")
@@ -149,6 +150,8 @@ class MailboxForm(forms.Form):
     def changes(self) -> dict:
         data = self.cleaned_data
         changes = {name: data[name] for name in self.PLAIN}
+        if changes["pass_deadline"] is None:
+            del changes["pass_deadline"]  # blank: the mailbox's current (or the default) deadline
         changes["after"] = f"move:{data['move_folder']}" if data["after"] == Mailbox.After.MOVE else data["after"]
         if data["assign"] is not None:
             changes["assign"] = data["assign"].get_username()
