@@ -335,3 +335,9 @@ def test_an_endless_literal_keeps_fetch_under_400_mb(installation):
     assert peak_mb < 400, f"peak RSS of the fetch: {peak_mb:.0f} MB"
     assert '"error_kind": "too-large"' in proc.stdout, proc.stdout + proc.stderr
     assert "over the 40.0 MB allowed; cut off" in proc.stdout
+
+
+def test_one_fetch_answer_holds_no_more_than_a_batch():
+    from postdesk.sources import imap
+
+    assert imap.FETCH_BYTES == pipeline.BATCH_BYTES

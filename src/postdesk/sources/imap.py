@@ -26,7 +26,9 @@ from postdesk.sources._budget import Budget, describe_size, max_message_bytes, s
 
 FETCH_SIZE_CHUNK = 1000  # UIDs per RFC822.SIZE request when listing
 SLACK = 4096  # bytes a literal may exceed the size the server announced
-FETCH_BYTES = 32 * 1024 * 1024  # one FETCH response at most (pipeline.BATCH_BYTES), plus one message
+# One FETCH answer at most (plus one message), even when every size is a lie:
+# the pipeline's batch budget (pipeline.BATCH_BYTES; a test keeps them equal).
+FETCH_BYTES = 32 * 1024 * 1024
 _UID_IN_FETCH = re.compile(rb"\bUID (\d+)")
 
 
@@ -117,7 +119,7 @@ class ImapSource:
         chunk: list[str] = []
         total = 0
         for key in keys:
-            cost = (self._sizes.get(key) or 0) + SLACK
+            cost = self._allowed(key)
             if chunk and total + cost > FETCH_BYTES:
                 yield chunk
                 chunk, total = [], 0
@@ -126,15 +128,17 @@ class ImapSource:
         if chunk:
             yield chunk
 
+    def _allowed(self, key: str) -> int:
+        """The most bytes a message's literal may have: what the server announced
+        (the size limit when it announced nothing), plus SLACK."""
+        announced = self._sizes.get(key)
+        return (announced if announced is not None else self.limit) + SLACK
+
     def _fetch_whole(self, keys: list[str]) -> Iterator[Fetched | TooLarge]:
         by_uid = {self._uid(k): k for k in keys}
-        announced = [self._sizes.get(k) for k in keys]
-        if None in announced:
-            literal = self.limit + SLACK  # no size listed: the limit, as after download
-        else:
-            literal = max(announced) + SLACK
+        allowed = [self._allowed(k) for k in keys]
         try:
-            with self.guard.allowing(literal, sum((size or self.limit) + SLACK for size in announced)):
+            with self.guard.allowing(max(allowed), sum(allowed)):
                 response = self.client.fetch(sorted(by_uid), ["BODY.PEEK[]", "INTERNALDATE"])
         except _Refused as refused:
             key = by_uid.get(refused.uid) if refused.uid is not None else (keys[0] if len(keys) == 1 else None)
@@ -231,14 +235,17 @@ def _shutdown_quietly(client: IMAPClient) -> None:
         pass
 
 
-class _Refused(Exception):
-    """The literal guard said no: the connection is mid-response and unusable now."""
+class _Refused(SourceError):
+    """The literal guard said no: the connection is mid-answer and unusable now.
+    Outside a fetch (a listing, a login) it ends the pass as it is; a fetch
+    names the message with error()."""
 
     def __init__(self, place: str, size: int, allowed: int, line: bytes, whole: bool):
-        super().__init__(f"literal of {size} bytes refused")
         self.place, self.size, self.allowed, self.whole = place, size, allowed, whole
         found = _UID_IN_FETCH.search(line or b"")
         self.uid = int(found.group(1)) if found else None
+        error = self.error(None)
+        super().__init__(error.kind, error.message)
 
     def error(self, key: str | None) -> SourceError:
         which = f" for message {key}" if key else ""

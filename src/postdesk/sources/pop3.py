@@ -17,7 +17,17 @@ from __future__ import annotations
 import poplib
 from collections.abc import Iterator
 
-from postdesk.sources._base import HEADER_SLICE, Fetched, header_part, Listed, SourceError, TooLarge, server_text, tls_context, where
+from postdesk.sources._base import (
+    HEADER_SLICE,
+    Fetched,
+    Listed,
+    SourceError,
+    TooLarge,
+    header_part,
+    server_text,
+    tls_context,
+    where,
+)
 from postdesk.sources._budget import Budget, describe_size, max_message_bytes, size_limit
 
 PIECE = 64 * 1024  # bytes of a line read at a time: lines may be longer, they are joined
