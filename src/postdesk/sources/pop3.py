@@ -98,7 +98,10 @@ class Pop3Source:
             announced = self._sizes.get(key)
             if announced is not None and announced > self.limit:
                 # Not downloaded: the header only (TOP n 0), at most HEADER_SLICE of it kept.
-                headers = self._long(f"TOP {number} 0", max_message_bytes(), keep=HEADER_SLICE)
+                try:
+                    headers = self._long(f"TOP {number} 0", max_message_bytes(), keep=HEADER_SLICE)
+                except poplib.error_proto:  # TOP is optional in POP3: left there without its header
+                    headers = b""
                 yield TooLarge(key, announced, header_part(headers))
                 continue
             try:
