@@ -124,16 +124,19 @@ def _run(mailbox: Mailbox, source, report: MailboxReport, progress: Progress | N
         fetched, failure = _fetch(source, [item.key for item in batch])
         taken = intake.take(mailbox, fetched)
         crashpoints.reached("after-intake")
+        report.fetched += len(taken.stored) + len(taken.oversized)
+        report.quarantined += len(taken.oversized) + len(taken.left)
+        if failure is not None:
+            # Cut off mid-answer (too slow, too large, gone): the session is no
+            # use any more.  What arrived is stored; the next pass acknowledges
+            # it (_acknowledge_leftovers) and lists the rest again.
+            raise failure
         # Everything we hold durably may now be let go at the source, including
         # keys another worker took first: they are committed too.  Not what was
         # left there as too large (taken.left): it stays untouched.
         acked = source.acknowledge(taken.stored + taken.known + taken.oversized)
         crashpoints.reached("after-acknowledge")
         intake.mark_acknowledged(mailbox, acked)
-        report.fetched += len(taken.stored) + len(taken.oversized)
-        report.quarantined += len(taken.oversized) + len(taken.left)
-        if failure is not None:
-            raise failure  # what arrived before it is stored and acknowledged
         if processor is not None:
             for outcome in processor.step():  # applies the previous batch while this one parses
                 report.count(outcome)
@@ -156,7 +159,7 @@ def _acknowledge_leftovers(mailbox: Mailbox, source, known: dict[str, bool]) -> 
 
 def _fetch(source, keys: list[str]) -> tuple[list, Exception | None]:
     """What the source gave before an error, and the error: the pass ends after
-    storing (and acknowledging) what did arrive."""
+    storing what did arrive."""
     fetched: list = []
     try:
         for item in source.fetch(keys):

@@ -341,3 +341,21 @@ def test_one_fetch_answer_holds_no_more_than_a_batch():
     from postdesk.sources import imap
 
     assert imap.FETCH_BYTES == pipeline.BATCH_BYTES
+
+
+@pytest.mark.django_db
+def test_what_arrived_before_a_cut_is_kept_and_acknowledged_by_the_next_pass(data_dir, monkeypatch):
+    from postdesk.sources import imap
+
+    monkeypatch.setattr(imap, "FETCH_BYTES", 1)  # a FETCH per message: two arrive before the third is cut
+    messages = [make_message(subject=f"Question {n}") for n in range(3)]
+    with FakeImap(messages, kill={3}) as server:
+        mailbox = fake_mailbox(server, after="seen")
+        first = fetch_all(mailbox)["hostile"]
+        assert first.error_kind == "network" and first.fetched == 2 and first.created == 2, first
+        assert not [c for c in server.commands if "STORE" in c.upper()]  # not on a session cut off mid-answer
+        second = fetch_all(mailbox)["hostile"]
+        assert second.error_kind == "network" and second.fetched == 0
+    [store] = [c for c in server.commands if "STORE" in c.upper()]
+    assert "1,2" in store or "1:2" in store
+    assert Intake.objects.filter(mailbox=mailbox, acknowledged_at__isnull=False).count() == 2
