@@ -102,10 +102,11 @@ def rerun(ids: list[int], actor=None) -> Rerun:
     result = Rerun(list(ids))
     result.outcomes.update(release_left(result.ids, actor))
     rest = [intake_id for intake_id in result.ids if intake_id not in result.outcomes]
-    process.requeue(rest)
-    for outcome in process.iter_process(ids=rest):
-        result.outcomes[outcome.intake_id] = outcome
-        result.report.count(outcome)
+    if rest:
+        process.requeue(rest)
+        for outcome in process.iter_process(ids=rest):
+            result.outcomes[outcome.intake_id] = outcome
+            result.report.count(outcome)
     with transaction.atomic():
         for intake_id in rest:
             AuditEvent.record(actor, "quarantine.rerun", target(intake_id), describe_outcome(result.outcomes.get(intake_id)))
