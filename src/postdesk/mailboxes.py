@@ -26,6 +26,7 @@ AFTER_POLICIES = ("keep", "seen", "move", "delete")
 # POP3 can neither mark a message nor move it.
 POLICIES = {"imap": set(AFTER_POLICIES), "pop3": {"keep", "delete"}, "maildir": set(AFTER_POLICIES)}
 MB = 1048576
+MIN_PASS_DEADLINE = 10  # seconds: less would not leave time to log in and list
 
 # The settings a change may name, as `postdesk mailbox add/edit` calls them:
 #   plain fields    set as given (a port of None: the protocol's default)
@@ -38,7 +39,7 @@ MB = 1048576
 # from_address/from_name; sent_folder (IMAP only).  Acknowledgements: ack_*; a blank
 # template means the default one (outbound/acknowledge.py).
 PLAIN_FIELDS = ("name", "protocol", "address", "host", "port", "security", "verify_tls", "ca_file", "username",
-                "folder", "path", "enabled", "poll_interval",
+                "folder", "path", "enabled", "poll_interval", "pass_deadline",
                 "smtp_same_as_fetch", "smtp_host", "smtp_port", "smtp_security", "smtp_verify_tls", "smtp_ca_file",
                 "smtp_username", "from_address", "from_name", "sent_folder",
                 "ack_enabled", "ack_subject", "ack_body", "ack_backlog", "ack_daily_limit")
@@ -160,6 +161,8 @@ def problems(mailbox: Mailbox) -> dict[str, str]:
         found["poll_interval"] = "the poll interval is at least 1 second"
     if mailbox.size_limit < 1:
         found["size_limit"] = "the size limit must be more than 0 MB"
+    if mailbox.pass_deadline is None or mailbox.pass_deadline < MIN_PASS_DEADLINE:
+        found["pass_deadline"] = f"the pass deadline is at least {MIN_PASS_DEADLINE} seconds"
     found.update({k: v for k, v in sending_problems(mailbox).items() if k not in found})
     return found
 
@@ -291,6 +294,7 @@ def as_dict(m: Mailbox) -> dict:
         "assign": m.assign_to.get_username() if m.assign_to_id else None,
         "enabled": m.enabled,
         "poll_interval": m.poll_interval,
+        "pass_deadline": m.pass_deadline,
         "size_limit_mb": round(m.size_limit / MB, 1),
         "smtp_same_as_fetch": m.smtp_same_as_fetch,
         "smtp_host": (m.host if m.smtp_same_as_fetch else m.smtp_host) or None,

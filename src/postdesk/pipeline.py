@@ -95,7 +95,7 @@ def fetch_mailbox(
     except Exception as exc:  # one bad mailbox must never stop the others
         error = classify_error(exc, mailbox) if not isinstance(exc, SourceError) else exc
         report.error, report.error_kind = error.message, error.kind
-        if not isinstance(exc, SourceError):
+        if error.kind == "protocol" and not isinstance(exc, SourceError):  # a known network failure needs no traceback
             log.exception("mailbox %s: unexpected failure", mailbox.name)
     finally:
         if source is not None:
@@ -121,16 +121,22 @@ def _run(mailbox: Mailbox, source, report: MailboxReport, progress: Progress | N
         parallel.warm_up()  # the parsers spawn while the first batch is fetched
     done = 0
     for batch in _batches(new):
-        fetched = list(source.fetch([item.key for item in batch]))
+        fetched, failure = _fetch(source, [item.key for item in batch])
         taken = intake.take(mailbox, fetched)
         crashpoints.reached("after-intake")
+        report.fetched += len(taken.stored) + len(taken.oversized)
+        report.quarantined += len(taken.oversized) + len(taken.left)
+        if failure is not None:
+            # Cut off mid-answer (too slow, too large, gone): the session is no
+            # use any more.  What arrived is stored; the next pass acknowledges
+            # it (_acknowledge_leftovers) and lists the rest again.
+            raise failure
         # Everything we hold durably may now be let go at the source, including
-        # keys another worker took first: they are committed too.
+        # keys another worker took first: they are committed too.  Not what was
+        # left there as too large (taken.left): it stays untouched.
         acked = source.acknowledge(taken.stored + taken.known + taken.oversized)
         crashpoints.reached("after-acknowledge")
         intake.mark_acknowledged(mailbox, acked)
-        report.fetched += len(taken.stored) + len(taken.oversized)
-        report.quarantined += len(taken.oversized)
         if processor is not None:
             for outcome in processor.step():  # applies the previous batch while this one parses
                 report.count(outcome)
@@ -145,9 +151,22 @@ def _acknowledge_leftovers(mailbox: Mailbox, source, known: dict[str, bool]) -> 
     """Messages we already hold but the source still shows: a crash came between
     intake and acknowledgement (or a POP3 session ended before QUIT)."""
     policy = mailbox.after_import
-    again = [key for key, acked in known.items() if not acked or policy in ("move", "delete")]
+    left = intake.left_at_source(mailbox)  # too large: never moved, deleted or marked
+    again = [key for key, acked in known.items() if (not acked or policy in ("move", "delete")) and key not in left]
     if again:
         intake.mark_acknowledged(mailbox, source.acknowledge(again))
+
+
+def _fetch(source, keys: list[str]) -> tuple[list, Exception | None]:
+    """What the source gave before an error, and the error: the pass ends after
+    storing what did arrive."""
+    fetched: list = []
+    try:
+        for item in source.fetch(keys):
+            fetched.append(item)
+    except Exception as exc:
+        return fetched, exc
+    return fetched, None
 
 
 def _batches(items: list) -> list[list]:

@@ -17,11 +17,21 @@ from postdesk import process
 from postdesk.models import AuditEvent, Intake
 from postdesk.pipeline import MailboxReport
 from postdesk.process.apply import Applied
+from postdesk.sources._budget import describe_size
 
 
 def held() -> QuerySet:
     """The quarantined messages, oldest first."""
     return Intake.objects.filter(status=Intake.Status.QUARANTINED).select_related("mailbox").order_by("id")
+
+
+# What staff do about a message too large to download (Intake.left_at_source).
+LEFT_AT_SOURCE_HINT = "left on the server: raise the mailbox's size limit, then re-run"
+
+
+def hint(intake: Intake) -> str:
+    """What to do about it, when the reason alone does not say."""
+    return LEFT_AT_SOURCE_HINT if intake.left_at_source else ""
 
 
 def as_dict(intake: Intake) -> dict:
@@ -32,6 +42,8 @@ def as_dict(intake: Intake) -> dict:
         "size": intake.size,
         "fetched": intake.fetched_at.isoformat(),
         "reason": intake.quarantine_reason,
+        "left_at_source": intake.left_at_source,
+        "hint": hint(intake),
     }
 
 
@@ -57,7 +69,21 @@ class Rerun:
     report: MailboxReport = field(default_factory=lambda: MailboxReport("reprocess"))
 
 
-def describe_outcome(outcome: process.Outcome | None) -> str:
+@dataclass(frozen=True)
+class Released:
+    """A re-run of a message left at the source: its placeholder row is gone, so
+    the mailbox's next pass downloads it again under the limit in force then."""
+
+    intake_id: int
+    mailbox: str
+    source_key: str
+    limit: int  # bytes, the limit the next pass applies (as of now)
+
+
+def describe_outcome(outcome: process.Outcome | Released | None) -> str:
+    if isinstance(outcome, Released):
+        return (f"the next pass of {outcome.mailbox} downloads it again (size limit now "
+                f"{describe_size(outcome.limit)}; a message still over it is left on the server again)")
     if outcome is None:
         return "nothing to do (it was not waiting any more: processed meanwhile, or being processed)"
     if isinstance(outcome, process.Quarantined):
@@ -70,16 +96,41 @@ def describe_outcome(outcome: process.Outcome | None) -> str:
 def rerun(ids: list[int], actor=None) -> Rerun:
     """Back to pending with a fresh attempts count, then processed right away, here.
 
-    The size limit does not apply to a re-run (it is checked at intake only)."""
+    The size limit does not apply to a re-run (it is checked at intake only).
+    A message left at the source (too large to download) has nothing here to
+    process: its placeholder row is removed instead (release_left)."""
     result = Rerun(list(ids))
-    process.requeue(result.ids)
-    for outcome in process.iter_process(ids=result.ids):
-        result.outcomes[outcome.intake_id] = outcome
-        result.report.count(outcome)
+    result.outcomes.update(release_left(result.ids, actor))
+    rest = [intake_id for intake_id in result.ids if intake_id not in result.outcomes]
+    if rest:
+        process.requeue(rest)
+        for outcome in process.iter_process(ids=rest):
+            result.outcomes[outcome.intake_id] = outcome
+            result.report.count(outcome)
     with transaction.atomic():
-        for intake_id in result.ids:
+        for intake_id in rest:
             AuditEvent.record(actor, "quarantine.rerun", target(intake_id), describe_outcome(result.outcomes.get(intake_id)))
     return result
+
+
+def release_left(ids: list[int], actor=None) -> dict[int, Released]:
+    """Remove the placeholder rows of messages left at the source, so the next
+    pass lists them as new and downloads them.  The audit row keeps what it was
+    (its header blob stays in the store too)."""
+    from postdesk.sources._budget import size_limit
+
+    released: dict[int, Released] = {}
+    with transaction.atomic():
+        rows = Intake.objects.select_for_update(of=("self",)).select_related("mailbox").filter(
+            pk__in=ids, left_at_source=True, status=Intake.Status.QUARANTINED)
+        for row in rows:
+            outcome = Released(row.pk, row.mailbox.name, row.source_key, size_limit(row.mailbox))
+            AuditEvent.record(actor, "quarantine.rerun", target(row.pk),
+                              f"from {row.mailbox.name} ({row.source_key}), announced {row.size} bytes, headers in blob "
+                              f"{row.raw_id}; it was held for: {row.quarantine_reason}; {describe_outcome(outcome)}")
+            row.delete()
+            released[outcome.intake_id] = outcome
+    return released
 
 
 # --- discard -----------------------------------------------------------------------

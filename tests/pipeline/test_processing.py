@@ -488,7 +488,7 @@ def blob_path(inst: Installation, raw: bytes) -> Path:
 # --------------------------------------------------------------------------- size limit, quarantine
 
 
-def test_size_limit_quarantines_a_big_message_keeping_its_bytes_and_reprocess_imports_it(installation):
+def test_size_limit_leaves_a_big_message_at_the_source_and_reprocess_after_raising_it_imports_it(installation):
     inbox = add_maildir(installation, "support", "--size-limit", "0.001")  # about 1 KB
     big = make_message(subject="Big scan", attachments=[("scan.bin", "application/octet-stream", bytes(range(256)) * 16)])
     small = make_message(subject="Small question")
@@ -502,29 +502,35 @@ def test_size_limit_quarantines_a_big_message_keeping_its_bytes_and_reprocess_im
     assert [r["subject"] for r in installation.requests()] == ["Small question"]
     (held,) = installation.json("quarantine", "list")
     assert set(held) >= QUARANTINE_KEYS
-    assert held["mailbox"] == "support" and held["size"] == len(big) and "size limit" in held["reason"]
+    assert held["mailbox"] == "support" and held["size"] == len(big) and held["left_at_source"]
+    assert held["reason"] == f"too large ({len(big) / 1024:.1f} KB): left on the server"
     shown = installation.run("quarantine", "show", held["id"], "--raw", binary=True)
-    assert shown.stdout == big
+    assert shown.stdout == big[: big.index(b"\r\n\r\n") + 4]  # its header only: the file stays in the Maildir
 
-    installation.run("reprocess", held["id"])
-
-    assert sorted(r["subject"] for r in installation.requests()) == ["Big scan", "Small question"]
+    installation.run("mailbox", "edit", "support", "--size-limit", "1")
+    assert "the next pass downloads them again" in installation.run("reprocess", held["id"]).stdout
     assert installation.json("quarantine", "list") == []
     (again,) = fetch(installation)
-    assert again["created"] == 0 and again["quarantined"] == 0
+
+    assert again["created"] == 1 and again["quarantined"] == 0
+    assert sorted(r["subject"] for r in installation.requests()) == ["Big scan", "Small question"]
+    (third,) = fetch(installation)
+    assert third["created"] == 0 and third["quarantined"] == 0
 
 
-def test_reprocess_all_imports_every_quarantined_message(installation):
+def test_reprocess_all_releases_every_message_left_at_the_source(installation):
     inbox = add_maildir(installation, "support", "--size-limit", "0.001")
     for i in range(2):
         maildir_deliver(inbox, make_message(subject=f"Big {i}", body="x" * 2000 + "\n"))
     (report,) = fetch(installation)
     assert report["quarantined"] == 2 and installation.requests() == []
 
+    installation.run("mailbox", "edit", "support", "--size-limit", "1")
     installation.run("reprocess", "--all")
+    assert installation.json("quarantine", "list") == []
+    fetch(installation)
 
     assert sorted(r["subject"] for r in installation.requests()) == ["Big 0", "Big 1"]
-    assert installation.json("quarantine", "list") == []
 
 
 def test_message_that_fails_to_process_is_quarantined_while_the_rest_import(installation):

@@ -333,3 +333,13 @@ def test_a_password_that_cannot_be_decrypted_is_a_failure_too(as_admin):
 def test_shared_result_reads_like_the_cli(support):
     result = mailboxes.test_connection(support)
     assert result.summary == "ok, 0 messages in INBOX" and result.as_dict() == {"ok": True, "messages": 0}
+
+
+def test_the_pass_deadline_is_set_in_the_form(as_admin, admin):
+    as_admin.post("/mailboxes/add/", form_data(pass_deadline="120"))
+    box = Mailbox.objects.get(name="sales")
+    assert box.pass_deadline == 120
+    as_admin.post(f"/mailboxes/{box.pk}/edit/", form_data(pass_deadline=""))  # blank: unchanged
+    assert Mailbox.objects.get(pk=box.pk).pass_deadline == 120
+    response = as_admin.post(f"/mailboxes/{box.pk}/edit/", form_data(pass_deadline="3"))
+    assert response.status_code == 200 and Mailbox.objects.get(pk=box.pk).pass_deadline == 120

@@ -171,7 +171,7 @@ def test_raw_download_has_the_safe_headers(as_admin, support):
 # --- re-run ---------------------------------------------------------------------------------
 
 
-def test_rerun_imports_a_message_held_by_the_size_limit(as_admin, admin, data_dir):
+def test_rerun_of_a_message_left_on_the_server_fetches_it_again(as_admin, admin, data_dir):
     inbox = data_dir / "maildir"
     for sub in ("cur", "new", "tmp"):
         (inbox / sub).mkdir(parents=True)
@@ -181,18 +181,23 @@ def test_rerun_imports_a_message_held_by_the_size_limit(as_admin, admin, data_di
     (report,) = pipeline.fetch_all(["support"])
     assert report.quarantined == 1 and not Request.objects.exists()
     intake = Intake.objects.get()
-    assert intake.status == Intake.Status.QUARANTINED and "size limit" in intake.quarantine_reason
+    assert intake.status == Intake.Status.QUARANTINED and intake.left_at_source
+    hint = "left on the server: raise the mailbox&#x27;s size limit, then re-run"
+    assert hint in as_admin.get("/quarantine/").content.decode()
+    page = as_admin.get(f"/quarantine/{intake.pk}/").content.decode()
+    assert hint in page and "Subject: Big scan" in page
 
+    call_command("mailbox", "edit", "support", "--size-limit", "1", stdout=io.StringIO(), stderr=io.StringIO())
     response = as_admin.post(f"/quarantine/{intake.pk}/rerun/")
 
-    req = Request.objects.get()
-    assert req.subject == "Big scan"
-    assert response.status_code == 302 and response["Location"] == f"/requests/{req.pk}/"
-    intake.refresh_from_db()
-    assert intake.status == Intake.Status.PROCESSED
+    assert response.status_code == 302 and response["Location"] == "/quarantine/"
+    assert not Intake.objects.exists()  # the placeholder is gone; its audit row stays
     event = AuditEvent.objects.get(kind="quarantine.rerun")
-    assert (event.actor, event.target, event.detail) == (admin, f"intake {intake.pk}", f"created: request #{req.pk}")
-    assert f"Re-ran #{intake.pk}: created: request #{req.pk}" in as_admin.get(response["Location"]).content.decode()
+    assert (event.actor, event.target) == (admin, f"intake {intake.pk}")
+    assert "the next pass of support downloads it again (size limit now 1.0 MB" in event.detail
+    assert "downloads it again" in as_admin.get(response["Location"]).content.decode()
+    (report,) = pipeline.fetch_all(["support"])
+    assert report.created == 1 and Request.objects.get().subject == "Big scan"
     assert not as_admin.get("/quarantine/").context["page"].object_list
 
 

@@ -14,7 +14,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from postdesk.models import Intake, Mailbox
-from postdesk.sources import Fetched
+from postdesk.sources import Fetched, TooLarge
+from postdesk.sources._budget import describe_size
 from postdesk.store import blobs
 
 
@@ -23,19 +24,30 @@ class TakeResult:
     stored: list[str] = field(default_factory=list)  # newly taken keys
     known: list[str] = field(default_factory=list)  # taken before (by us or another worker)
     oversized: list[str] = field(default_factory=list)  # taken, and quarantined for size
+    # Too large to download: a placeholder row with the headers, quarantined; the
+    # message stays at the source, so these are never acknowledged.
+    left: list[str] = field(default_factory=list)
 
 
-def take(mailbox: Mailbox, batch: list[Fetched]) -> TakeResult:
+def take(mailbox: Mailbox, batch: list[Fetched | TooLarge]) -> TakeResult:
+    """Store a batch.  A TooLarge item (announced over the limit, not downloaded)
+    gets a row whose raw blob is its header slice, so staff see who sent what,
+    marked left_at_source and quarantined: the caller must not acknowledge it."""
     result = TakeResult()
     if not batch:
         return result
     with transaction.atomic():
-        raw_blobs = blobs.put_many([item.raw for item in batch])
+        raw_blobs = blobs.put_many([item.headers if isinstance(item, TooLarge) else item.raw for item in batch])
         taken_before = set(known_keys(mailbox, [item.key for item in batch]))
         rows = []
         for item, blob in zip(batch, raw_blobs, strict=True):
             if item.key in taken_before:
-                result.known.append(item.key)
+                if not isinstance(item, TooLarge):  # a placeholder is never acknowledged, even then
+                    result.known.append(item.key)
+                continue
+            if isinstance(item, TooLarge):
+                rows.append(_left_row(mailbox, item, blob))
+                result.left.append(item.key)
                 continue
             over = len(item.raw) > mailbox.size_limit
             rows.append(_row(mailbox, item, blob, over))
@@ -46,16 +58,20 @@ def take(mailbox: Mailbox, batch: list[Fetched]) -> TakeResult:
                 Intake.objects.bulk_create(rows)
         except IntegrityError:
             # Another worker took some of these keys meanwhile: the unique key says which.
-            result.stored, result.oversized = [], []
+            result.stored, result.oversized, result.left = [], [], []
             for row in rows:
                 try:
                     with transaction.atomic():
                         row.pk = None
                         row.save(force_insert=True)
                 except IntegrityError:
-                    result.known.append(row.source_key)
+                    if not row.left_at_source:
+                        result.known.append(row.source_key)
                     continue
-                (result.oversized if row.status == Intake.Status.QUARANTINED else result.stored).append(row.source_key)
+                if row.left_at_source:
+                    result.left.append(row.source_key)
+                else:
+                    (result.oversized if row.status == Intake.Status.QUARANTINED else result.stored).append(row.source_key)
     return result
 
 
@@ -71,6 +87,31 @@ def _row(mailbox: Mailbox, item: Fetched, blob, over: bool) -> Intake:
         # No complete pass yet: this mail was waiting when the mailbox was connected.
         backlog=mailbox.last_success_at is None,
     )
+
+
+def _left_row(mailbox: Mailbox, item: TooLarge, headers_blob) -> Intake:
+    return Intake(
+        mailbox=mailbox,
+        source_key=item.key,
+        raw_id=headers_blob.sha256,
+        size=item.announced_size,
+        server_date=item.server_date,
+        status=Intake.Status.QUARANTINED,
+        quarantine_reason=left_reason(item),
+        left_at_source=True,
+        backlog=mailbox.last_success_at is None,
+    )
+
+
+def left_reason(item: TooLarge) -> str:
+    if item.lied:
+        return f"too large (more than the {describe_size(item.announced_size)} announced): left on the server"
+    return f"too large ({describe_size(item.announced_size)}): left on the server"
+
+
+def left_at_source(mailbox: Mailbox) -> set[str]:
+    """The keys of this mailbox's messages left at the source: never to be acknowledged."""
+    return set(Intake.objects.filter(mailbox=mailbox, left_at_source=True).values_list("source_key", flat=True))
 
 
 def mark_acknowledged(mailbox: Mailbox, keys: list[str]) -> None:
@@ -111,4 +152,4 @@ def known_keys(mailbox: Mailbox, keys: list[str]) -> dict[str, bool]:
 
 
 def _size_reason(size: int, limit: int) -> str:
-    return f"over the size limit: {size / 1048576:.1f} MB > {limit / 1048576:.1f} MB (re-run to import it anyway)"
+    return f"over the size limit: {describe_size(size)} > {describe_size(limit)} (re-run to import it anyway)"

@@ -11,11 +11,15 @@ need a misbehaving server replace it there.
 
 from __future__ import annotations
 
-from postdesk.sources._base import Fetched, Listed, Source, SourceError, classify_error
+from postdesk.sources._base import Fetched, Listed, Source, SourceError, TooLarge, classify_error, where
+from postdesk.sources._budget import Budget
 
 
 def open_source(mailbox, password: str | None = None) -> Source:
-    """Connect, log in and open the folder; raises SourceError with a clear reason."""
+    """Connect, log in and open the folder; raises SourceError with a clear reason.
+
+    The source keeps to one pass's budget from here on (postdesk.sources._budget):
+    the mailbox's pass deadline for the whole session, and the minimum rate."""
     from postdesk import secrets
 
     if password is None and mailbox.protocol != "maildir":
@@ -24,11 +28,11 @@ def open_source(mailbox, password: str | None = None) -> Source:
         if mailbox.protocol == "imap":
             from postdesk.sources.imap import ImapSource
 
-            return ImapSource.connect(mailbox, password)
+            return ImapSource.connect(mailbox, password, Budget.for_pass(mailbox, where(mailbox)))
         if mailbox.protocol == "pop3":
             from postdesk.sources.pop3 import Pop3Source
 
-            return Pop3Source.connect(mailbox, password)
+            return Pop3Source.connect(mailbox, password, Budget.for_pass(mailbox, where(mailbox)))
         if mailbox.protocol == "maildir":
             from postdesk.sources.maildir import MaildirSource
 
@@ -40,4 +44,4 @@ def open_source(mailbox, password: str | None = None) -> Source:
     raise SourceError("config", f"unknown protocol {mailbox.protocol!r}")
 
 
-__all__ = ["Fetched", "Listed", "Source", "SourceError", "classify_error", "open_source"]
+__all__ = ["Fetched", "Listed", "Source", "SourceError", "TooLarge", "classify_error", "open_source"]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import errno
+import imaplib
 import os
+import re
 import socket
 import ssl
 from collections.abc import Iterator
@@ -32,10 +35,40 @@ class Fetched:
     server_date: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class TooLarge:
+    """A message over the size limit, not downloaded: it stays at the source untouched.
+
+    `headers` is a bounded slice of its header (at most HEADER_SLICE bytes, maybe
+    none when the server lied about the size mid-transfer), so staff can see who
+    sent what; `announced_size` is what the server said the whole message is."""
+
+    key: str
+    announced_size: int
+    headers: bytes = b""
+    server_date: datetime | None = None
+    lied: bool = False  # the server sent more than it announced
+
+
+HEADER_SLICE = 64 * 1024  # bytes of a too-large message's header we download
+
+
+def header_part(data: bytes) -> bytes:
+    """The header of a message (through the blank line) from its first bytes, at most HEADER_SLICE."""
+    data = data[:HEADER_SLICE]
+    for end in (b"\r\n\r\n", b"\n\n"):
+        at = data.find(end)
+        if at >= 0:
+            return data[: at + len(end)]
+    return data
+
+
 class SourceError(Exception):
     """A mailbox could not be read.  `kind` tells what to do about it:
 
         dns, refused, timeout, network, tls   transient: retrying may help
+        slow                                  transient: below the minimum rate, or out of pass time
+        too-large, protocol                   the server sent more (or other) than it said; retried
         certificate, login, folder, config    permanent: a person must act
     """
 
@@ -57,7 +90,9 @@ class SourceError(Exception):
 class Source(Protocol):
     def list(self) -> list[Listed]: ...
 
-    def fetch(self, keys: list[str]) -> Iterator[Fetched]: ...
+    def fetch(self, keys: list[str]) -> Iterator[Fetched | TooLarge]:
+        """Exact bytes; a message announced over the size limit comes as TooLarge
+        (not downloaded).  What was yielded before an error is good to keep."""
 
     def acknowledge(self, keys: list[str]) -> list[str]:
         """Apply the after-import policy; returns the keys whose acknowledgement is final now."""
@@ -91,8 +126,38 @@ def classify_error(exc: BaseException, mailbox) -> SourceError:
         return SourceError("network", f"connection to {place} failed: {exc.strerror}")
     if isinstance(exc, EOFError | ConnectionError):
         return SourceError("network", f"{place} closed the connection")
-    text = " ".join(str(exc).split())[:300] or type(exc).__name__
+    if isinstance(exc, imaplib.IMAP4.abort):
+        # imaplib's "socket error: EOF" / "command: FETCH => socket error: ...":
+        # the server went away (killed, restarted); not a protocol problem.
+        command = _ABORTED_COMMAND.match(server_text(exc))
+        during = f" during {command.group(1)}" if command else ""
+        return SourceError("network", f"{place} closed the connection{during}")
+    text = server_text(exc, 300) or type(exc).__name__
     return SourceError("network" if isinstance(exc, OSError) else "protocol", f"{place}: {text}")
+
+
+_ABORTED_COMMAND = re.compile(r"command: (\w+) =>")
+_BYTES_REPR = re.compile(r"""^b(['"])(.*)\1$""", re.DOTALL)
+# Dovecot appends its own timing, "(0.001 + 0.000 secs)": the same error should
+# read the same on every attempt.
+_SERVER_TIMING = re.compile(r"\s*\([0-9.]+ \+ [0-9.]+(?: \+ [0-9.]+)? secs\)\.?")
+
+
+def server_text(exc: BaseException, limit: int = 200) -> str:
+    """What a server said, as one clean line: bytes decoded, and a bytes repr
+    (IMAPClient stringifies bytes: "b'[AUTHENTICATIONFAILED] ...'") undone."""
+    text = exc.args[0] if exc.args else str(exc)
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    text = " ".join(str(text).split())
+    quoted = _BYTES_REPR.match(text)
+    if quoted:
+        try:
+            text = ast.literal_eval(text).decode("utf-8", "replace")
+        except (ValueError, SyntaxError):
+            text = quoted.group(2)
+    text = _SERVER_TIMING.sub("", text)
+    return text[:limit]
 
 
 def tls_context(mailbox) -> ssl.SSLContext:

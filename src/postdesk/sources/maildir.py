@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-from postdesk.sources._base import Fetched, Listed, SourceError
+from postdesk.sources._base import HEADER_SLICE, Fetched, Listed, SourceError, TooLarge, header_part
+from postdesk.sources._budget import size_limit
 
 
 class MaildirSource:
@@ -20,6 +21,7 @@ class MaildirSource:
         self.root = root
         self.mailbox = mailbox
         self._paths: dict[str, Path] = {}
+        self.limit = size_limit(mailbox)  # read now: POSTDESK_MAX_MESSAGE_MB applies from the next pass
 
     @classmethod
     def open(cls, mailbox) -> MaildirSource:
@@ -44,16 +46,25 @@ class MaildirSource:
         listed.sort(key=lambda item: (item.server_date, item.key))
         return listed
 
-    def fetch(self, keys: list[str]) -> Iterator[Fetched]:
+    def fetch(self, keys: list[str]) -> Iterator[Fetched | TooLarge]:
+        """A file over the size limit is not read whole: its first HEADER_SLICE
+        bytes (the header) come as TooLarge, and the file stays where it is."""
         for key in keys:
             path = self._paths.get(key)
             if path is None:
                 continue
             try:
-                raw = path.read_bytes()
+                with open(path, "rb") as fh:
+                    stat = os.fstat(fh.fileno())
+                    # Never more than limit + 1 bytes, even from a file growing meanwhile.
+                    raw = fh.read(HEADER_SLICE if stat.st_size > self.limit else self.limit + 1)
             except FileNotFoundError:
                 continue  # taken by another reader meanwhile
-            yield Fetched(key, raw, datetime.fromtimestamp(path.stat().st_mtime, timezone.utc))
+            date = datetime.fromtimestamp(stat.st_mtime, timezone.utc)
+            if stat.st_size > self.limit or len(raw) > self.limit:
+                yield TooLarge(key, max(stat.st_size, len(raw)), header_part(raw[:HEADER_SLICE]), date)
+            else:
+                yield Fetched(key, raw, date)
 
     def acknowledge(self, keys: list[str]) -> list[str]:
         policy = self.mailbox.after_import

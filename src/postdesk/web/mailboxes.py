@@ -72,8 +72,13 @@ class MailboxForm(forms.Form):
     assign = forms.ModelChoiceField(queryset=None, required=False, empty_label="the general queue",
                                     label="New requests go to")
     poll_interval = forms.IntegerField(min_value=1, initial=60, label="Poll interval (seconds)")
+    pass_deadline = forms.IntegerField(min_value=mailboxes.MIN_PASS_DEADLINE, initial=600, required=False,
+                                       label="Pass deadline (seconds)",
+                                       help_text="a whole fetch pass ends by then, however slowly the server answers; "
+                                                 "what was stored stays, the rest comes with the next pass (blank: unchanged, 600 for a new mailbox)")
     size_limit = forms.FloatField(min_value=0.001, initial=50, label="Size limit (MB)",
-                                  help_text="bigger messages are stored and quarantined, never parsed until re-run")
+                                  help_text="a bigger message is left on the server (its header is kept in the quarantine); "
+                                            "at most POSTDESK_MAX_MESSAGE_MB")
     # Sending: acknowledgements and replies.
     smtp_same_as_fetch = forms.BooleanField(required=False, label="Send through the fetching server with its login",
                                             help_text="IMAP and POP3 only: its host, user name and password, with "
@@ -112,7 +117,7 @@ class MailboxForm(forms.Form):
         ("Mailbox", ("name", "address", "protocol", "enabled")),
         ("Server (IMAP and POP3)", ("host", "port", "security", "verify_tls", "ca_file", "username", "password")),
         ("Maildir", ("path",)),
-        ("Reading", ("folder", "after", "move_folder", "poll_interval", "size_limit")),
+        ("Reading", ("folder", "after", "move_folder", "poll_interval", "pass_deadline", "size_limit")),
         ("Routing", ("assign",)),
         ("Sending", ("smtp_same_as_fetch", "smtp_host", "smtp_port", "smtp_security", "smtp_verify_tls", "smtp_ca_file",
                      "smtp_username", "smtp_password", "from_address", "from_name", "sent_folder")),
@@ -123,7 +128,7 @@ class MailboxForm(forms.Form):
     # Shown under a fieldset's legend.
     NOTES = {"Acknowledgement": "postdesk/mailboxes/_ack_help.html"}
     PLAIN = ("name", "address", "protocol", "enabled", "host", "port", "security", "verify_tls", "ca_file", "username",
-             "path", "folder", "poll_interval", "size_limit", "smtp_same_as_fetch", "smtp_host", "smtp_port",
+             "path", "folder", "poll_interval", "pass_deadline", "size_limit", "smtp_same_as_fetch", "smtp_host", "smtp_port",
              "smtp_security", "smtp_verify_tls", "smtp_ca_file", "smtp_username", "from_address", "from_name",
              "sent_folder", "ack_enabled", "ack_subject", "ack_body", "ack_backlog", "ack_daily_limit")
 
@@ -145,6 +150,8 @@ class MailboxForm(forms.Form):
     def changes(self) -> dict:
         data = self.cleaned_data
         changes = {name: data[name] for name in self.PLAIN}
+        if changes["pass_deadline"] is None:
+            del changes["pass_deadline"]  # blank: the mailbox's current (or the default) deadline
         changes["after"] = f"move:{data['move_folder']}" if data["after"] == Mailbox.After.MOVE else data["after"]
         if data["assign"] is not None:
             changes["assign"] = data["assign"].get_username()
@@ -208,7 +215,7 @@ def _detail(request, mailbox: Mailbox, test_result: mailboxes.ConnectionResult |
     shown = mailboxes.as_dict(mailbox)
     settings_rows = [(key.replace("_", " "), shown[key]) for key in (
         "address", "protocol", "host", "port", "security", "verify_tls", "ca_file", "username", "password", "path",
-        "folder", "after", "assign", "enabled", "poll_interval", "size_limit_mb")]
+        "folder", "after", "assign", "enabled", "poll_interval", "pass_deadline", "size_limit_mb")]
     shown["ack_subject"] = shown["ack_subject"] or f"(default) {acknowledge.DEFAULT_SUBJECT}"
     shown["ack_body"] = shown["ack_body"] or f"(default)\n{acknowledge.DEFAULT_BODY}"
     sending_rows = [(key.replace("smtp_", "SMTP ").replace("_", " "), shown[key]) for key in (

@@ -52,7 +52,8 @@ def _back(request, default: str):
 @admin_required
 def quarantine_list(request):
     page = Paginator(quarantine.held().order_by("-id"), PAGE_SIZE).get_page(request.GET.get("page"))
-    return _page(request, "postdesk/quarantine/list.html", {"title": "Quarantine", "page": page})
+    return _page(request, "postdesk/quarantine/list.html", {"title": "Quarantine", "page": page,
+                                                           "left_at_source_hint": quarantine.LEFT_AT_SOURCE_HINT})
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ def quarantine_detail(request, pk: int):
         "preview": shown,
         "raw_missing": missing,
         "preview_limit": PREVIEW_BYTES,
+        "left_at_source_hint": quarantine.LEFT_AT_SOURCE_HINT,
         "history": AuditEvent.objects.filter(target=quarantine.target(intake.pk)).select_related("actor").order_by("-id"),
     }
     return _page(request, "postdesk/quarantine/detail.html", context)

@@ -16,6 +16,7 @@ from postdesk.models import DEFAULT_SIZE_LIMIT, Intake, Mailbox
 
 # Options that name a setting of the same name (postdesk.mailboxes.apply).
 SETTING_OPTIONS = ("address", "host", "port", "security", "username", "ca_file", "folder", "path", "poll_interval",
+                   "pass_deadline",
                    "size_limit", "after", "assign", "smtp_host", "smtp_port", "smtp_security", "smtp_username",
                    "smtp_ca_file", "smtp_same_as_fetch", "from_address", "from_name", "sent_folder", "ack_subject",
                    "ack_body", "ack_backlog", "ack_daily_limit")
@@ -76,6 +77,8 @@ class Command(PostdeskCommand):
         p.add_argument("--assign", metavar="USERNAME", help="assign its new requests to this staff member")
         p.add_argument("--path", help="Maildir directory")
         p.add_argument("--poll-interval", type=int, metavar="SECONDS")
+        p.add_argument("--pass-deadline", type=int, metavar="SECONDS",
+                       help="a whole fetch pass ends by then, however slow the server (default 600)")
         p.add_argument("--size-limit", type=float, metavar="MB", help=f"default {DEFAULT_SIZE_LIMIT // 1048576}")
         sending = p.add_argument_group("sending (acknowledgements and replies)")
         sending.add_argument("--smtp-same-as-fetch", action=argparse.BooleanOptionalAction, default=None,

@@ -35,7 +35,8 @@ class Command(PostdeskCommand):
         if not rows:
             self.stdout.write("the quarantine is empty")
         for r in rows:
-            self.stdout.write(f"{r['id']:<8} {r['mailbox']:<16} {r['size']:>10} bytes  {r['reason']}")
+            hint = f" ({r['hint']})" if r["hint"] else ""
+            self.stdout.write(f"{r['id']:<8} {r['mailbox']:<16} {r['size']:>10} bytes  {r['reason']}{hint}")
         if rows:
             self.stdout.write("re-run with `postdesk reprocess ID` or `postdesk reprocess --all`")
 
@@ -48,6 +49,8 @@ class Command(PostdeskCommand):
             return
         self.stdout.write(f"#{intake.pk} from {intake.mailbox.name} ({intake.source_key}), {intake.size} bytes, {intake.status}")
         self.stdout.write(f"reason: {intake.quarantine_reason or '-'}")
+        if quarantine.hint(intake):
+            self.stdout.write(quarantine.hint(intake))
 
     def _discard(self, options):
         if not quarantine.discard(options["id"]):

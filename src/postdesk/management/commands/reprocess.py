@@ -7,7 +7,8 @@ from postdesk.management.base import USAGE, PostdeskCommand
 
 
 class Command(PostdeskCommand):
-    help = "Re-run quarantined messages (by ID, or --all) through processing; the size limit does not apply."
+    help = ("Re-run quarantined messages (by ID, or --all) through processing; the size limit does not apply. "
+            "A message left on the server as too large is downloaded again by the mailbox's next pass.")
 
     def add_arguments(self, parser):
         parser.add_argument("ids", nargs="*", type=int, metavar="ID")
@@ -24,7 +25,12 @@ class Command(PostdeskCommand):
                 raise self.fail(f"no intake {', '.join(map(str, missing))}", USAGE)
         else:
             raise self.fail("name the IDs to re-run, or --all (see `postdesk quarantine list`)", USAGE)
-        report = quarantine.rerun(ids).report
+        rerun = quarantine.rerun(ids)
+        report = rerun.report
+        released = [o for o in rerun.outcomes.values() if isinstance(o, quarantine.Released)]
         if options["json"]:
-            return self.emit_json(report.as_dict())
-        self.stdout.write(f"re-ran {len(ids)}: {report.outcome_line()}")
+            return self.emit_json({**report.as_dict(), "released": len(released)})
+        line = f"re-ran {len(ids)}: {report.outcome_line()}"
+        if released:
+            line += f"; {len(released)} left on the server: the next pass downloads them again (if within the size limit)"
+        self.stdout.write(line)
