@@ -9,49 +9,11 @@ characters as the last resort, so a body is never lost to a decoding error.
 
 from __future__ import annotations
 
-import codecs
 import unicodedata
 
 from charset_normalizer import from_bytes
 
-# Labels mailers use that Python does not know, or that name a subset of what
-# the sender really used (the superset decodes everything the subset does).
-_ALIASES = {
-    "iso-8859-1": "cp1252",
-    "latin1": "cp1252",
-    "latin-1": "cp1252",
-    "iso8859-1": "cp1252",
-    "iso_8859-1": "cp1252",
-    "l1": "cp1252",
-    "us-ascii": "cp1252",
-    "ascii": "cp1252",
-    "ansi_x3.4-1968": "cp1252",
-    "windows-1252": "cp1252",
-    "x-user-defined": "cp1252",
-    "gb2312": "gb18030",
-    "gbk": "gb18030",
-    "x-gbk": "gb18030",
-    "cn-gb": "gb18030",
-    "euc-cn": "gb18030",
-    "ks_c_5601-1987": "cp949",
-    "ks_c_5601": "cp949",
-    "euc-kr": "cp949",
-    "shift_jis": "cp932",
-    "shift-jis": "cp932",
-    "x-sjis": "cp932",
-    "sjis": "cp932",
-    "ms_kanji": "cp932",
-    "iso-2022-jp": "iso2022_jp_ext",
-    "big5": "big5hkscs",
-    "iso-8859-8-i": "iso-8859-8",
-    "iso-8859-6-i": "iso-8859-6",
-    "windows-874": "cp874",
-    "tis-620": "cp874",
-    "utf8": "utf-8",
-    "unicode-1-1-utf-7": "utf-7",
-    "x-mac-roman": "mac_roman",
-    "macintosh": "mac_roman",
-}
+from postdesk.mail._labels import codec_for
 
 # What to try, in order, for undeclared 8-bit header bytes that are not UTF-8.
 _HEADER_CANDIDATES = (
@@ -62,14 +24,7 @@ _HEADER_CANDIDATES = (
 
 def python_codec(label: str | None) -> str | None:
     """The Python codec for a MIME charset label, or None when unknown."""
-    if not label:
-        return None
-    label = label.strip().strip('"').strip("'").lower()
-    label = _ALIASES.get(label, label)
-    try:
-        return codecs.lookup(label).name
-    except (LookupError, ValueError):
-        return None
+    return codec_for(label)  # the WHATWG label table; None for uu, zlib, undefined...
 
 
 def decode_body(data: bytes, declared: str | None, defects: list[str], where: str = "body") -> str:

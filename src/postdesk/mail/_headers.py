@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 from email import policy, utils
-from email.header import decode_header, make_header
 from email.message import Message
 
 from postdesk.mail._charsets import decode_header_bytes
+from postdesk.mail._encoded import decode_encoded_words
 from postdesk.mail._types import Address
 
 # The structured header parser is slow on pathological input; no real header
@@ -120,15 +120,9 @@ def decode_words(value: str, defects: list[str], where: str) -> str:
     """RFC 2047 encoded words to text; tolerant of the common mistakes."""
     if "=?" not in value:
         return value
-    try:
-        return str(policy.default.header_factory("subject", value))
-    except Exception:  # the policy's parser has raised on odd input before
-        pass
-    try:
-        return str(make_header(decode_header(value)))
-    except Exception:
-        defects.append(f"{where}: encoded words could not be decoded")
-        return value
+    # Our own decoder, not the policy's: charset labels through the WHATWG table,
+    # and bytes that do not fit their label read by detection (_encoded.py).
+    return decode_encoded_words(value, defects, where)
 
 
 def parse_addresses(value: str, defects: list[str], where: str) -> list[Address]:

@@ -26,6 +26,7 @@ from email.message import Message
 from postdesk.mail import _html
 from postdesk.mail._auto import classify
 from postdesk.mail._charsets import decode_body, decode_header_bytes
+from postdesk.mail._encoded import filename_param
 from postdesk.mail._filenames import safe_filename
 from postdesk.mail._headers import HeaderReader, decode_words
 from postdesk.mail._payload import (
@@ -272,7 +273,7 @@ def _leaf(part: Message, ctype: str, index: int, defects: list[str], opaque: boo
 
 def _raw_filename(part: Message, defects: list[str]) -> str | None:
     try:
-        name = part.get_filename()
+        name = filename_param(part, defects)  # RFC 2231 charsets through the WHATWG table
     except Exception:
         defects.append("part: unreadable file name")
         return None
