@@ -43,6 +43,7 @@ TO_DICT_KEYS = {
     "subject",
     "date",
     "from",
+    "from_source",
     "reply_to",
     "to",
     "cc",

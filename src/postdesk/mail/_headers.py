@@ -99,6 +99,10 @@ class HeaderReader:
             return None
         return parsed
 
+    def all_text(self, name: str) -> list[str]:
+        """Every occurrence of the header, each as `text()` gives it (uncapped)."""
+        return self._all_text(name)
+
     def _all_text(self, name: str) -> list[str]:
         # Uncapped: cutting an address list could cut an address in two.
         count = len(self._raw.get(name.lower(), []))

@@ -28,6 +28,7 @@ from postdesk.mail._auto import classify
 from postdesk.mail._charsets import decode_body, decode_header_bytes
 from postdesk.mail._encoded import filename_param
 from postdesk.mail._filenames import safe_filename
+from postdesk.mail._header_block import repair_header_block
 from postdesk.mail._headers import HeaderReader, decode_words
 from postdesk.mail._payload import (
     decode_transfer_encoding,
@@ -35,6 +36,7 @@ from postdesk.mail._payload import (
     looks_quoted_printable,
     transfer_encoding,
 )
+from postdesk.mail._sender import choose_sender
 from postdesk.mail._types import Attachment, ForwardedMessage, ParsedMessage
 from postdesk.mail._uuencode import extract_uu_blocks
 
@@ -114,13 +116,15 @@ def _parse(raw: bytes, defects: list[str], forward_depth: int) -> ParsedMessage:
     text, html = _unwrap_opaque_signed(attachments, text, html, defects, forward_depth)
     _mark_inline(attachments, html)
 
+    sender = choose_sender(headers, defects)
     result = ParsedMessage(
         message_id=_first(headers.message_ids("message-id")),
         in_reply_to=_first(headers.message_ids("in-reply-to")),
         references=headers.message_ids("references"),
         subject=headers.decoded("subject"),
         date=headers.date(),
-        from_=_first(headers.addresses("from")),
+        from_=sender.address,
+        from_source=sender.source,
         reply_to=headers.addresses("reply-to"),
         to=headers.addresses("to"),
         cc=headers.addresses("cc"),
@@ -142,9 +146,6 @@ def _parse(raw: bytes, defects: list[str], forward_depth: int) -> ParsedMessage:
 
 
 _PARAM_WITHOUT_SEMICOLON = re.compile(rb"(?im)^(content-type:[ \t]*multipart/[a-z0-9.+-]+)([ \t]*\r?\n[ \t]+|[ \t]+)(boundary[ \t]*=)")
-
-
-_SPACE_BEFORE_COLON = re.compile(rb"(?m)^([!-9;-~]+)[ \t]+:")
 
 
 _BOUNDARY_DEFECTS = (email.errors.StartBoundaryNotFoundDefect, email.errors.NoBoundaryInMultipartDefect)
@@ -171,18 +172,17 @@ def _message_from_bytes(raw: bytes, defects: list[str]) -> Message:
         # finds a boundary folded across lines; slower, so only for such mail.
         msg = _tree(raw, policy.default)
     repairs = []
-    if any(isinstance(d, email.errors.MissingHeaderBodySeparatorDefect) for d in msg.defects):
-        # "Subject :" is obsolete RFC 5322 syntax, not the end of the header.
-        repairs.append((_SPACE_BEFORE_COLON, rb"\1:", "header name followed by a space repaired"))
+    broken_head = any(isinstance(d, email.errors.MissingHeaderBodySeparatorDefect) for d in msg.defects)
     if any(isinstance(d, email.errors.NoBoundaryInMultipartDefect) for d in msg.defects):
         # "multipart/mixed<fold>boundary=..." without the ';': common enough to repair.
         repairs.append((_PARAM_WITHOUT_SEMICOLON, rb"\1;\2\3", "Content-Type: missing ';' before boundary repaired"))
-    if not repairs:
+    if not repairs and not broken_head:
         return msg
-    crlf = raw.find(b"\r\n\r\n")
-    head_end = crlf if crlf >= 0 else raw.find(b"\n\n")
-    head = raw[: head_end if head_end >= 0 else len(raw)]
-    fixed = head
+    ends = [end for end in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if end >= 0]
+    head = raw[: min(ends) if ends else len(raw)]
+    # A line in the header section that is neither a field nor folded ("Subject :",
+    # a wrapped base64 value, a stray line): mended as tolerant clients do.
+    fixed = repair_header_block(head, defects) if broken_head else head
     for pattern, replacement, defect in repairs:
         fixed, count = pattern.subn(replacement, fixed)
         if count:
@@ -640,7 +640,8 @@ def _fallback(raw: bytes, defects: list[str]) -> ParsedMessage:
         result.in_reply_to = _first(headers.message_ids("in-reply-to"))
         result.references = headers.message_ids("references")
         result.date = headers.date()
-        result.from_ = _first(headers.addresses("from"))
+        sender = choose_sender(headers, defects)
+        result.from_, result.from_source = sender.address, sender.source
         result.to = headers.addresses("to")
         result.cc = headers.addresses("cc")
         result.reply_to = headers.addresses("reply-to")

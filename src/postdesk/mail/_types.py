@@ -89,6 +89,9 @@ class ParsedMessage:
     # What the parser had to repair or could not read, one short sentence each.
     defects: list[str] = field(default_factory=list)
     forwarded: list[ForwardedMessage] = field(default_factory=list)
+    # The header `from_` was read from: "from", or when From held no usable address,
+    # "reply-to", "sender" or "return-path" (a defect quotes the From as written).
+    from_source: str = "from"
 
     def to_dict(self) -> dict:
         return {
@@ -98,6 +101,7 @@ class ParsedMessage:
             "subject": self.subject,
             "date": self.date.isoformat() if self.date else None,
             "from": self.from_.to_dict() if self.from_ else None,
+            "from_source": self.from_source,
             "reply_to": [a.to_dict() for a in self.reply_to],
             "to": [a.to_dict() for a in self.to],
             "cc": [a.to_dict() for a in self.cc],
