@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-import mimetypes
 import re
 import unicodedata
+
+from postdesk.mail._part_names import extension_for, unnamed_stem
 
 MAX_FILENAME_BYTES = 200  # well under every file system's 255-byte limit
 
 _WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.I)
-_FALLBACK_EXTENSIONS = {
-    "text/plain": ".txt",
-    "text/html": ".html",
-    "message/rfc822": ".eml",
-    "image/jpeg": ".jpg",
-    "application/octet-stream": ".bin",
-    "application/ms-tnef": ".dat",
-    "application/pkcs7-signature": ".p7s",
-    "application/x-pkcs7-signature": ".p7s",
-    "application/pgp-signature": ".asc",
-    "application/pgp-encrypted": ".asc",
-    "application/pkcs7-mime": ".p7m",
-    "application/x-pkcs7-mime": ".p7m",
-    "message/delivery-status": ".txt",
-    "text/rfc822-headers": ".txt",
-}
 
 
 def safe_filename(name: str | None, content_type: str, fallback_stem: str | None = None) -> str:
@@ -33,15 +18,11 @@ def safe_filename(name: str | None, content_type: str, fallback_stem: str | None
     a name made from the content type when nothing usable is left."""
     cleaned = _clean(name or "")
     if not cleaned:
-        stem = _clean(fallback_stem or "") or _default_stem(content_type)
+        stem = _clean(fallback_stem or "") or unnamed_stem(content_type)
         cleaned = _cap(stem, MAX_FILENAME_BYTES - 8) + extension_for(content_type)
     if _WINDOWS_RESERVED.match(cleaned):
         cleaned = "_" + cleaned
     return _cap(cleaned, MAX_FILENAME_BYTES)
-
-
-def extension_for(content_type: str) -> str:
-    return _FALLBACK_EXTENSIONS.get(content_type) or mimetypes.guess_extension(content_type, strict=False) or ".bin"
 
 
 def _clean(name: str) -> str:
@@ -51,11 +32,6 @@ def _clean(name: str) -> str:
     name = "".join(ch for ch in name if unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn"))
     name = " ".join(name.split())
     return name.lstrip(". ").rstrip(". ")
-
-
-def _default_stem(content_type: str) -> str:
-    major = content_type.split("/")[0]
-    return {"image": "image", "audio": "audio", "video": "video", "message": "message", "text": "text"}.get(major, "attachment")
 
 
 def _cap(name: str, limit: int) -> str:

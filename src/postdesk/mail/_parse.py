@@ -335,7 +335,8 @@ def _leaf_attachments(leaf: _Leaf, defects: list[str]) -> list[Attachment]:
     is_forward = ctype in ("message/rfc822", "message/global")
     if isinstance(inner, list):  # a message/* part the stdlib parsed as a message
         inner_msg = inner[0] if inner and isinstance(inner[0], Message) else None
-        data = _serialize(inner_msg, defects) if inner_msg is not None else b""
+        # message/delivery-status is parsed into one block per recipient: keep them all.
+        data = b"".join(_serialize(block, defects) for block in inner if isinstance(block, Message))
         cte = transfer_encoding(part)
         if cte in ("base64", "quoted-printable"):
             # Not allowed for message/rfc822, but sent: the "message" is the encoded text.
