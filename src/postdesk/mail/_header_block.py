@@ -60,8 +60,8 @@ def _mended(line: bytes, previous_name: bytes, defects: list[str]) -> bytes:
     shown = content[:_MAX_SHOWN].decode("utf-8", "replace")
     if not content.strip():
         return b""
-    if b" " not in content.strip() or previous_name in _ADDRESS_FIELDS:
-        # A wrapped value (base64, an encoded word, a list of addresses): fold it back.
+    if b" " not in content.strip() or (previous_name in _ADDRESS_FIELDS and b"@" in content):
+        # A wrapped value (base64, an encoded word, more addresses): fold it back.
         defects.append(f"header block: a line without a name continued {name}: {shown!r}")
         return b" " + content + ending
     defects.append(f"header block: a stray line among the headers dropped: {shown!r}")

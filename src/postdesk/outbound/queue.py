@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from postdesk.mail import parse
+from postdesk.mail import fingerprint, parse
 from postdesk.models import Attachment, Mailbox, Message, Outgoing, Request
 from postdesk.outbound.compose import Composed
 from postdesk.store import blobs
@@ -14,16 +14,15 @@ def enqueue(composed: Composed, mailbox: Mailbox, request: Request, *, kind: str
     """The conversation's record of the mail (a Message with direction "out",
     whose Message-ID a customer's answer will reference) and its outbox row.
 
-    The fingerprint is computed as for received mail, so if our own mail comes
-    back to us (a Cc to one of our mailboxes) it is recognised, not imported."""
-    from postdesk.process.apply import fingerprint
-
+    The fingerprint is computed as for received mail (our mail always has a
+    Message-ID), so if it comes back to us (a Cc to one of our mailboxes) it is
+    recognised, not imported."""
     parsed = parse(composed.raw)
     raw = blobs.put(composed.raw)
     message = Message.objects.create(
         request=request,
         mailbox=mailbox,
-        fingerprint=fingerprint(parsed),
+        fingerprint=fingerprint(parsed, raw.sha256),
         message_id=composed.message_id,
         in_reply_to=composed.in_reply_to,
         references=composed.references,

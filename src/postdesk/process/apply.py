@@ -3,14 +3,13 @@ marks the intake row processed.  Either all of it is there, or none of it."""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from postdesk import crashpoints
-from postdesk.mail import ParsedMessage
+from postdesk.mail import ParsedMessage, fingerprint
 from postdesk.models import (
     Attachment,
     Customer,
@@ -33,35 +32,17 @@ class Applied:
     rule: str = ""
 
 
-def fingerprint(parsed: ParsedMessage) -> str:
-    """What makes a message itself, whichever mailbox or UID it came through."""
-    h = hashlib.sha256()
-    parts = [
-        parsed.message_id or "",
-        parsed.from_.address.lower() if parsed.from_ else "",
-        parsed.date.isoformat() if parsed.date else "",
-        parsed.subject,
-        parsed.text,
-        parsed.html or "",
-        *sorted(a.sha256 for a in parsed.attachments),
-    ]
-    for part in parts:
-        h.update(part.encode("utf-8", "surrogatepass"))
-        h.update(b"\0")
-    return h.hexdigest()
-
-
 def apply_message(intake_id: int, lease: int, parsed: ParsedMessage) -> Applied:
     """Write what `parsed` means.  `lease` is the attempts count this worker claimed
     the row with: if another worker has claimed it since, we must not commit."""
-    fp = fingerprint(parsed)
     try:
         result = apply_batch([(intake_id, lease, parsed)], raise_errors=True)[0]
         assert isinstance(result, Applied)
         return result
     except IntegrityError:
         # Another worker stored the same message (same fingerprint) a moment ago.
-        existing = Message.objects.filter(fingerprint=fp).first()
+        raw_id = Intake.objects.filter(pk=intake_id).values_list("raw_id", flat=True).first() or ""
+        existing = Message.objects.filter(fingerprint=fingerprint(parsed, raw_id)).first()
         if existing is None:
             raise
         with transaction.atomic():
@@ -99,11 +80,12 @@ class _Batch:
 
     def __init__(self, items: list[tuple[int, int, ParsedMessage]]):
         ids = [intake_id for intake_id, _, _ in items]
-        self.fingerprints = [fingerprint(parsed) for _, _, parsed in items]
         self.intakes = {
             i.pk: i
             for i in Intake.objects.select_for_update(of=("self",)).select_related("mailbox", "mailbox__assign_to").filter(pk__in=ids)
         }
+        # A row gone from intakes is skipped by plan(); its fingerprint is never used.
+        self.fingerprints = [fingerprint(parsed, getattr(self.intakes.get(i), "raw_id", "")) for i, _, parsed in items]
         self.known = {
             fp: (pk, request_id)
             for fp, pk, request_id in Message.objects.filter(fingerprint__in=self.fingerprints).values_list(
