@@ -400,6 +400,30 @@ def test_two_different_messages_sharing_a_message_id_make_two_requests(desk):
     assert Message.objects.filter(message_id=mid.strip("<>")).count() == 2
 
 
+def test_two_notes_without_message_id_or_date_from_one_sender_are_both_kept(desk):
+    # The same text sent at 8:00 and again at 17:30 by a mailer that writes neither
+    # Message-ID nor Date: not provably one message, so neither is hidden.
+    inbox = desk.mailbox("support")
+    for when in ("08:00", "17:30"):
+        note = make_message(subject="Call me", body="Please call me back.\n", message_id="", date=None)
+        maildir_deliver(inbox, f"Received: by mx.desk.example; Mon, 2 Jun 2025 {when}:00 +0000\r\n".encode() + note)
+    desk.fetch()
+    assert Request.objects.count() == 2
+    assert sorted(Intake.objects.values_list("status", flat=True)) == ["processed", "processed"]
+
+
+def test_the_same_bytes_without_message_id_fetched_twice_are_one_message(desk):
+    # A mailbox whose identity changed (UIDVALIDITY, a re-listed POP3 box) hands the
+    # same copy over again under a new key: the same bytes, one message.
+    sales, support = desk.mailbox("sales"), desk.mailbox("support")
+    raw = make_message(subject="No id", message_id="", date=None)
+    maildir_deliver(sales, raw)
+    maildir_deliver(support, raw)
+    desk.fetch()
+    assert Request.objects.get().messages.count() == 1
+    assert sorted(Intake.objects.values_list("status", flat=True)) == ["duplicate", "processed"]
+
+
 def test_fetching_twice_imports_nothing_new(desk):
     inbox = desk.mailbox("support", after="keep")
     for i in range(3):

@@ -192,6 +192,23 @@ def test_request_page_shows_the_conversation(logged_in, mailbox):
     assert logged_in.get("/requests/999999/").status_code == 404
 
 
+def test_request_page_shows_what_the_parser_repaired_with_the_from_as_written(logged_in, mailbox):
+    req = make_request(mailbox=mailbox, customer="pat@example.com")
+    message = req.messages.get()
+    message.defects = ["from: no usable address in 'From: \"Pat <b>\" <>'; sender taken from Reply-To",
+                       "header block: a stray line among the headers dropped: 'scanned'", "c", "d", "e"]
+    message.save()
+    html = logged_in.get(f"/requests/{req.pk}/").content.decode()
+    assert "repaired:" in html and "sender taken from Reply-To" in html
+    assert "From: &quot;Pat &lt;b&gt;&quot; &lt;&gt;" in html  # as written, and escaped
+    assert "(and 2 more; see the raw .eml)" in html
+
+
+def test_request_page_has_no_repaired_line_for_a_clean_message(logged_in, mailbox):
+    req = make_request(mailbox=mailbox)
+    assert "repaired:" not in logged_in.get(f"/requests/{req.pk}/").content.decode()
+
+
 @pytest.mark.parametrize("action", ["take", "assign", "unassign", "close", "reopen"])
 def test_get_on_an_action_is_refused(logged_in, action):
     req = make_request()
