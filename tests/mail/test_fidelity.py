@@ -15,6 +15,8 @@ import sys
 from datetime import datetime, timezone
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from postdesk.mail import ParsedMessage, fingerprint, parse
 from tests.mail._build import encoded_word, message, multipart, part, text_message
@@ -85,6 +87,20 @@ def test_the_header_repair_does_not_change_the_raw_bytes_or_well_formed_mail():
     assert raw == STRAY_TEXT
     clean = parse(text_message("fine"))
     assert not any("header block" in d for d in clean.defects)
+
+
+_STRAY_LINE = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp"), blacklist_characters=":"), min_size=1, max_size=80
+).filter(lambda line: line[0] not in " \t" and line.strip())
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(strays=st.lists(_STRAY_LINE, min_size=1, max_size=5), where=st.sampled_from(["X-Trace", "From", "To", "Received"]))
+def test_fields_after_stray_lines_are_always_read(strays, where):
+    head = [f"{where}: value@example.com".encode()] + [line.encode("utf-8") for line in strays]
+    raw = b"\n".join([*head, b"Subject: Target", b"Message-ID: <p@example.com>", b"", b"body", b""])
+    parsed = parse(raw)
+    assert (parsed.subject, parsed.message_id, parsed.text) == ("Target", "p@example.com", "body")
 
 
 # --------------------------------------------------------------------------- 2. senders without a usable address
