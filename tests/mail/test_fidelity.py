@@ -154,6 +154,20 @@ SUPERSETS = [
 ]
 
 
+@pytest.mark.parametrize(
+    ("label", "codec"),
+    [("gb2312", "gb18030"), (" \"Shift_JIS\" ", "cp932"), ("KS_C_5601-1987", "cp949"), ("big5", "big5hkscs"),
+     ("ISO-8859-1", "cp1252"), ("us-ascii", "cp1252"), ("tis-620", "cp874"), ("iso-8859-9", "cp1254"),
+     ("UTF8", "utf-8"), ("iso-2022-kr", "iso2022_kr"), ("cp850", "cp850"), ("utf-7", "utf-7"),
+     ("undefined", None), ("uu", None), ("zlib", None), ("rot13", None), ("hex", None), ("unicode_escape", None),
+     ("idna", None), ("iso-2022-cn", None), ("", None), (None, None)],
+)
+def test_labels_follow_the_whatwg_table_and_non_text_codecs_are_no_label(label, codec):
+    from postdesk.mail._labels import codec_for
+
+    assert codec_for(label) == codec
+
+
 @pytest.mark.parametrize(("label", "text", "codec"), SUPERSETS, ids=[s[0] for s in SUPERSETS])
 def test_a_superset_label_decodes_the_body(label, text, codec):
     parsed = parse(message(part(f"text/plain; charset={label}", text.encode(codec), cte="8bit")))

@@ -15,7 +15,7 @@ import binascii
 import re
 
 from postdesk.mail._charsets import guess_short
-from postdesk.mail._labels import codec_for, is_single_byte_latin
+from postdesk.mail._labels import codec_for, is_single_byte
 
 # Tolerant: any charset token, an optional RFC 2231 language ("utf-8*en"), blanks
 # inside the encoded text (illegal, but sent by a few mailers).
@@ -75,9 +75,9 @@ def decode_labelled(data: bytes, label: str | None, defects: list[str], where: s
     if data.isascii() and (codec is None or not codec.startswith(("utf-16", "utf-32", "utf-7", "iso2022", "hz"))):
         return data.decode("ascii")
     if codec is not None:
-        if is_single_byte_latin(codec) and _is_multibyte_utf8(data):
-            # Every byte string decodes in a Latin codec; UTF-8 read that way is
-            # mojibake ("JÃ¼rgen"), and Latin text is almost never valid UTF-8.
+        if is_single_byte(codec) and _is_multibyte_utf8(data):
+            # UTF-8 read with a one-byte codec is mojibake ("JÃ¼rgen"), and text in
+            # a one-byte charset is almost never valid multi-byte UTF-8.
             defects.append(f"{where}: text labelled {label} is UTF-8; read as such")
             return data.decode("utf-8")
         try:

@@ -172,6 +172,7 @@ def _lookup(label: str) -> str | None:
     return info.name
 
 
-def is_single_byte_latin(codec: str | None) -> bool:
-    """Codecs in which any byte string decodes: valid UTF-8 read with them is mojibake."""
-    return codec is not None and (codec.startswith(("cp125", "iso8859-", "mac-")) or codec == "cp1252")
+def is_single_byte(codec: str | None) -> bool:
+    """One byte, one character: (nearly) any byte string decodes, so valid UTF-8
+    read with such a codec is mojibake ("JÃ¼rgen"), never an error."""
+    return codec is not None and codec.startswith(("cp125", "iso8859-", "mac-", "koi8-", "cp866", "cp874"))
