@@ -36,10 +36,12 @@ class SourceError(Exception):
     """A mailbox could not be read.  `kind` tells what to do about it:
 
         dns, refused, timeout, network, tls   transient: retrying may help
+        disk, lease, internal                 ours, not the server's (pipeline._classify)
         certificate, login, folder, config    permanent: a person must act
+        secret                                the stored password cannot be decrypted
     """
 
-    PERMANENT = frozenset({"certificate", "login", "folder", "config"})
+    PERMANENT = frozenset({"certificate", "login", "folder", "config", "secret"})
 
     def __init__(self, kind: str, message: str):
         super().__init__(message)
