@@ -226,7 +226,10 @@ def failed_pass(mailbox_id: int, name: str, exc: BaseException) -> MailboxReport
     full = blobs.disk_full(exc)
     report.error_kind = "disk" if full else "internal"
     report.error = full or f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
-    _record_health_quietly(Mailbox(pk=mailbox_id, name=name), report)
+    try:
+        _record_health(Mailbox(pk=mailbox_id, name=name), report)
+    except Exception:  # the database is what failed; the caller logs the one line
+        pass
     return report
 
 

@@ -197,3 +197,46 @@ def test_a_pass_whose_lease_was_taken_over_stops_before_acknowledging_more(tmp_p
     assert len(maildir_files(path)["new"]) == 2  # the second batch stayed at the source
     assert len(maildir_files(path / ".Imported")["cur"]) == 2
     assert Intake.objects.filter(acknowledged_at=None).count() == 2
+
+
+# =========================================================================== the connection slot
+
+
+class RecordingSlot:
+    """A connection slot (the worker's semaphore) that notes what the pass had done
+    when it took and gave back the slot."""
+
+    def __init__(self):
+        self.events: list[tuple[str, int]] = []
+
+    def __enter__(self):
+        from postdesk.models import Request
+
+        self.events.append(("enter", Request.objects.count()))
+        return self
+
+    def __exit__(self, *exc_info):
+        from postdesk.models import Request
+
+        self.events.append(("exit", Request.objects.count()))
+        return False
+
+
+def test_the_slot_is_held_from_connect_to_close_not_while_processing(tmp_path):
+    mailbox = maildir_mailbox(tmp_path, messages=3)
+    slot = RecordingSlot()
+
+    report = pipeline.fetch_mailbox(mailbox, slot=slot)
+
+    assert report.created == 3
+    # Given back before what was stored became requests: processing holds no connection slot.
+    assert slot.events == [("enter", 0), ("exit", 0)]
+
+
+def test_the_slot_is_given_back_when_connecting_fails(tmp_path):
+    import threading
+
+    broken = Mailbox.objects.create(name="broken", protocol="maildir", path=str(tmp_path / "nowhere"))
+    slot = threading.BoundedSemaphore(1)
+    assert pipeline.fetch_mailbox(broken, slot=slot).error_kind == "folder"
+    assert slot.acquire(blocking=False)
