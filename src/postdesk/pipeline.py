@@ -44,7 +44,7 @@ BATCH_BYTES = 32 * 1024 * 1024  # a batch of fetched bytes held in memory at mos
 FETCH_LEASE = timedelta(minutes=2)  # one fetcher per mailbox; renewed while the pass runs
 HEARTBEAT_EVERY = 30.0  # seconds between renewals by the heartbeat thread (a long batch, a slow server)
 # Failures on our side, not the server's: `postdesk fetch` exits non-zero for them.
-LOCAL_KINDS = frozenset({"disk", "internal"})
+LOCAL_KINDS = frozenset({"disk", "database", "internal"})
 
 
 @dataclass
@@ -224,7 +224,7 @@ def failed_pass(mailbox_id: int, name: str, exc: BaseException) -> MailboxReport
     the database or the disk failing), with its health recorded if that can be done."""
     report = MailboxReport(name)
     full = blobs.disk_full(exc)
-    report.error_kind = "disk" if full else "internal"
+    report.error_kind = "disk" if full else "database" if isinstance(exc, DatabaseError) else "internal"
     report.error = full or f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
     try:
         _record_health(Mailbox(pk=mailbox_id, name=name), report)
@@ -235,7 +235,7 @@ def failed_pass(mailbox_id: int, name: str, exc: BaseException) -> MailboxReport
 
 def _classify(exc: BaseException, mailbox: Mailbox) -> SourceError:
     """A SourceError with its kind: the server's problem (sources.classify_error),
-    the data dir's disk, a lost lease, or our own bug ("internal")."""
+    the data dir's disk, the database, a lost lease, or our own bug ("internal")."""
     full = blobs.disk_full(exc)
     if full is not None:
         return SourceError("disk", full)
@@ -243,8 +243,8 @@ def _classify(exc: BaseException, mailbox: Mailbox) -> SourceError:
         return exc
     if isinstance(exc, leases.LeaseLost):
         return SourceError("lease", f"stopped: this pass stalled past its lease and another fetcher took {mailbox.name} over")
-    if isinstance(exc, DatabaseError):
-        return SourceError("internal", f"database: {' '.join(str(exc).split())[:300]}")
+    if isinstance(exc, DatabaseError):  # locked, gone: ours, and passing; no traceback
+        return SourceError("database", f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
     return classify_error(exc, mailbox)
 
 

@@ -39,7 +39,7 @@ def test_a_runner_survives_a_broken_database_and_recovers(settings, tmp_path, ca
     rename_table("postdesk_mailbox", "postdesk_mailbox_away")
     try:
         runner.start()
-        wait_for(lambda: len([r for r in caplog.records if "mailbox pass failed: internal:" in r.getMessage()]) >= 3, 10)
+        wait_for(lambda: len([r for r in caplog.records if "mailbox pass failed: database:" in r.getMessage()]) >= 3, 10)
         assert runner.is_alive() and runner.passes == 0
     finally:
         rename_table("postdesk_mailbox_away", "postdesk_mailbox")

@@ -36,7 +36,7 @@ class SourceError(Exception):
     """A mailbox could not be read.  `kind` tells what to do about it:
 
         dns, refused, timeout, network, tls   transient: retrying may help
-        disk, lease, internal                 ours, not the server's (pipeline._classify)
+        disk, database, lease, internal       ours, not the server's (pipeline._classify)
         certificate, login, folder, config    permanent: a person must act
         secret                                the stored password cannot be decrypted
     """
