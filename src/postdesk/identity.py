@@ -51,6 +51,7 @@ WINDOW = timedelta(hours=24)
 UNSTABLE_ADVICE = ("the server changes UIDVALIDITY all the time, so messages have no stable identity: "
                    "use after-import move or delete")
 HEADER_BYTES = 64 * 1024  # enough for any sane header block; the Message-ID is read from it
+CHUNK = 500  # keys, sizes or blobs per query
 
 
 @dataclass(frozen=True)
@@ -113,12 +114,16 @@ def recognise(mailbox: Mailbox, numbering: Numbering, source, listing: list) -> 
     unknown = [item for item in listing if item.key not in known and item.size is not None and item.server_date]
     if not unknown:
         return 0
-    stale = list(numbering.stale_rows(mailbox).filter(size__in={item.size for item in unknown})
-                 .values_list("pk", "size", "server_date", "raw_id"))
+    stale_rows = numbering.stale_rows(mailbox)
+    if not stale_rows.exists():
+        return 0
+    sizes = sorted({item.size for item in unknown})
     by_shape = defaultdict(list)
-    for pk, size, server_date, raw_id in stale:
-        if server_date is not None:
-            by_shape[(size, server_date)].append((pk, raw_id))
+    for start in range(0, len(sizes), CHUNK):  # bounded IN lists (SQLite's variable limit)
+        rows = stale_rows.filter(size__in=sizes[start : start + CHUNK]).order_by("pk")
+        for pk, size, server_date, raw_id in rows.values_list("pk", "size", "server_date", "raw_id"):
+            if server_date is not None:
+                by_shape[(size, server_date)].append((pk, raw_id))
     candidates = [item for item in unknown if (item.size, item.server_date) in by_shape]
     if not candidates or not hasattr(source, "message_ids"):
         return 0
@@ -140,10 +145,10 @@ def recognise(mailbox: Mailbox, numbering: Numbering, source, listing: list) -> 
 
 def _stored_message_ids(raw_ids: set[str]) -> dict[str, str]:
     found = {}
-    for start in range(0, len(raw_ids), 200):
-        chunk = sorted(raw_ids)[start : start + 200]
-        for raw_id, raw in blobs.read_many(chunk).items():
-            found[raw_id] = header_message_id(raw[:HEADER_BYTES])
+    ordered = sorted(raw_ids)
+    for start in range(0, len(ordered), CHUNK):
+        for raw_id, head in blobs.read_heads(ordered[start : start + CHUNK], HEADER_BYTES).items():
+            found[raw_id] = header_message_id(head)
     return found
 
 

@@ -179,6 +179,20 @@ def read_many(sha256s: list[str]) -> dict[str, bytes]:
     return found
 
 
+def read_heads(sha256s: list[str], limit: int) -> dict[str, bytes]:
+    """The first `limit` bytes of each blob (a message's header block, say): a file is
+    read only that far; a blob in the database comes whole (as stored)."""
+    found = {sha: bytes(data[:limit]) for sha, data in
+             Blob.objects.filter(pk__in=set(sha256s), data__isnull=False).values_list("pk", "data")}
+    for sha in set(sha256s) - found.keys():
+        try:
+            with open(path_for(sha), "rb") as fh:
+                found[sha] = fh.read(limit)
+        except FileNotFoundError:
+            continue  # missing: nothing to recognise it by
+    return found
+
+
 def read_verified(sha256: str) -> bytes | None:
     """The bytes if they hash to their name; None if missing or torn (a crash before
     the operating system wrote an unsynced file)."""
