@@ -6,8 +6,8 @@ two passes MOVE the same UIDs (500 messages left 700 copies in Imported, and
     overlapping fetches    two `postdesk fetch` at once (a cron overlap)
     fetch beside a worker  `postdesk fetch` while `postdesk worker` imports
     a dead holder          a fetch that died holding the lease (os._exit at a
-                           crash point: no finally runs, as with kill -9) is
-                           taken over at once by the next one on this host
+                           crash point, or SIGKILL mid-pass: no finally runs)
+                           is taken over at once by the next one on this host
 """
 
 from __future__ import annotations
@@ -116,3 +116,21 @@ def test_a_dead_holder_is_taken_over_at_once_on_the_same_host(installation, dove
     assert code == 0 and report["status"] == "ok", (report, err)
     assert fetch_lease_row(installation) == ("", None)
     assert_each_message_once(installation, dovecot, mail_user, 20)
+
+
+def test_a_fetch_killed_with_sigkill_mid_pass_is_taken_over_at_once(installation, dovecot, mail_user):
+    fill(dovecot, mail_user, 300, "Killed")
+    add_moving_mailbox(installation, dovecot, mail_user)
+    victim = start_fetch(installation, "--intake-only")  # no parser pool: no orphans holding our pipes
+    try:
+        wait_for(lambda: fetch_lease_row(installation)[0] == f"{socket.gethostname()[:80]}:{victim.pid}", 60, interval=0.02)
+    finally:
+        victim.kill()  # SIGKILL: no finally, no release
+        victim.communicate(timeout=TIMEOUT)
+    assert victim.returncode == -9
+    assert fetch_lease_row(installation)[0].endswith(f":{victim.pid}")
+
+    code, report, err = finish(start_fetch(installation))
+
+    assert code == 0 and report["status"] == "ok", (report, err)
+    assert_each_message_once(installation, dovecot, mail_user, 300)
