@@ -109,6 +109,23 @@ def test_a_late_holder_can_neither_renew_nor_release_the_new_lease(tmp_path):
     assert row.fetch_lease_token == newer.held.token and row.fetch_lease_until is not None
 
 
+def test_the_heartbeat_keeps_the_lease_alive_and_stops_once_it_is_lost(tmp_path):
+    from tests.support.worker import wait_for
+
+    mailbox = maildir_mailbox(tmp_path, messages=0)
+    lease = leases.RowLease(Mailbox, mailbox.pk, "fetch_lease_", timedelta(seconds=30))
+    first = lease.claim().until
+    heartbeat = leases.Heartbeat(lease, every=0.05)
+    heartbeat.start()
+    try:
+        wait_for(lambda: Mailbox.objects.get(pk=mailbox.pk).fetch_lease_until > first, 5)
+        Mailbox.objects.filter(pk=mailbox.pk).update(fetch_lease_token=99)  # taken over
+        heartbeat.join(5)
+        assert not heartbeat.is_alive()  # nothing left to keep alive
+    finally:
+        heartbeat.stop()
+
+
 def test_the_outbox_claim_takes_over_a_dead_senders_lease(tmp_path):
     """outbound/sender.claim runs on the same lease rules (postdesk.leases.free)."""
     from postdesk.models import Message, Request
