@@ -13,8 +13,6 @@ MAX_ATTEMPTS times, is quarantined with its reason; the others go on.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
 import traceback
 from collections.abc import Iterator
@@ -26,6 +24,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from postdesk import crashpoints
+from postdesk.leases import dead_local_owners as _dead_local_owners
+from postdesk.leases import lease_owner
 from postdesk.mail import ParsedMessage, parse
 from postdesk.models import Intake
 from postdesk.process import parallel
@@ -85,30 +85,6 @@ def claim(mailbox_id: int | None = None, limit: int = CLAIM_BATCH, ids: list[int
             attempts=F("attempts") + 1, lease_until=now + LEASE, lease_owner=lease_owner()
         )
         return list(Intake.objects.filter(pk__in=picked).order_by("id").values_list("id", "attempts"))
-
-
-def lease_owner() -> str:
-    return f"{socket.gethostname()[:80]}:{os.getpid()}"
-
-
-def _dead_local_owners(leased) -> list[str]:
-    prefix = socket.gethostname()[:80] + ":"
-    dead = []
-    for owner in leased.filter(lease_owner__startswith=prefix).values_list("lease_owner", flat=True).distinct():
-        pid = owner.rpartition(":")[2]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
-            dead.append(owner)
-    return dead
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, someone else's
-    return True
 
 
 def process_one(

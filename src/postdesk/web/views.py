@@ -80,7 +80,8 @@ def _nav(request) -> dict:
     )
     queues = [{"key": key, "label": label, "count": counts[key], "url": reverse("postdesk_web:queue", args=[key])} for key, label in QUEUES.items()]
     mailboxes = Mailbox.objects.annotate(count=Count("requests")).order_by("name")
-    return {"nav_queues": queues, "nav_mailboxes": mailboxes, "failing_mailboxes": _failing(request.user)}
+    return {"nav_queues": queues, "nav_mailboxes": mailboxes, "failing_mailboxes": _failing(request.user),
+            "unstable_mailboxes": _unstable(request.user)}
 
 
 def _failing(user) -> list[Mailbox]:
@@ -91,6 +92,13 @@ def _failing(user) -> list[Mailbox]:
 
     threshold = WorkerConfig.from_env().failing_after
     return list(Mailbox.objects.filter(enabled=True, consecutive_failures__gte=threshold).order_by("name"))
+
+
+def _unstable(user) -> list[Mailbox]:
+    """Mailboxes whose server changes UIDVALIDITY all the time (postdesk.identity), for the admins' banner."""
+    if not user.is_superuser:
+        return []
+    return list(Mailbox.objects.filter(enabled=True, identity_unstable_at__isnull=False).order_by("name"))
 
 
 def _queue_page(request, queryset: QuerySet, *, title: str, current: str):
