@@ -201,10 +201,20 @@ class FencedSource:
 
     def fetch(self, keys: list[str]):
         if self._numbering is None:
-            return self._source.fetch(keys)
-        batch = list(self._source.fetch(keys))
+            yield from self._source.fetch(keys)
+            return
+        batch: list = []
+        try:
+            for item in self._source.fetch(keys):
+                batch.append(item)
+        except Exception:
+            # Cut off mid-batch: what did arrive (a too-large liar among it) is
+            # still handed on, so it is stored before the error ends the pass.
+            identity.rekey_by_content(self._mailbox, self._numbering, batch)
+            yield from batch
+            raise
         identity.rekey_by_content(self._mailbox, self._numbering, batch)
-        return batch
+        yield from batch
 
     def acknowledge(self, keys: list[str]) -> list[str]:
         if keys:
