@@ -67,12 +67,14 @@ def describe_outcome(outcome: process.Outcome | None) -> str:
     return f"{outcome.outcome}"
 
 
-def rerun(ids: list[int], actor=None) -> Rerun:
+def rerun(ids: list[int], actor=None, parse_timeout: int | None = None) -> Rerun:
     """Back to pending with a fresh attempts count, then processed right away, here.
 
-    The size limit does not apply to a re-run (it is checked at intake only)."""
+    The size limit does not apply to a re-run (it is checked at intake only).
+    `parse_timeout`: seconds each may take to read, instead of POSTDESK_PARSE_TIMEOUT
+    (a message quarantined because it "took longer than 30 s to read")."""
     result = Rerun(list(ids))
-    process.requeue(result.ids)
+    process.requeue(result.ids, parse_timeout)
     for outcome in process.iter_process(ids=result.ids):
         result.outcomes[outcome.intake_id] = outcome
         result.report.count(outcome)
@@ -80,6 +82,19 @@ def rerun(ids: list[int], actor=None) -> Rerun:
         for intake_id in result.ids:
             AuditEvent.record(actor, "quarantine.rerun", target(intake_id), describe_outcome(result.outcomes.get(intake_id)))
     return result
+
+
+def queue_rerun(intake_id: int, parse_timeout: int, actor=None) -> bool:
+    """Back to pending with a longer parse time limit, for the worker to read (the
+    admin page: a long limit must not hold a web request).  False when it was not
+    in the quarantine (any more)."""
+    with transaction.atomic():
+        if not Intake.objects.filter(pk=intake_id, status=Intake.Status.QUARANTINED).exists():
+            return False
+        process.requeue([intake_id], parse_timeout)
+        AuditEvent.record(actor, "quarantine.rerun", target(intake_id),
+                          f"queued for the worker with a {parse_timeout} s time limit to read it")
+    return True
 
 
 # --- discard -----------------------------------------------------------------------

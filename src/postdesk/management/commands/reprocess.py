@@ -7,11 +7,14 @@ from postdesk.management.base import USAGE, PostdeskCommand
 
 
 class Command(PostdeskCommand):
-    help = "Re-run quarantined messages (by ID, or --all) through processing; the size limit does not apply."
+    help = "Re-run quarantined messages (by ID, or --all) through processing; the size limit does not apply; --parse-timeout gives them longer to read."
 
     def add_arguments(self, parser):
         parser.add_argument("ids", nargs="*", type=int, metavar="ID")
         parser.add_argument("--all", action="store_true", help="every quarantined message")
+        parser.add_argument("--parse-timeout", type=int, metavar="SECONDS",
+                            help="time limit to read each message, instead of POSTDESK_PARSE_TIMEOUT "
+                                 "(for one that took too long to read)")
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args, **options):
@@ -24,7 +27,10 @@ class Command(PostdeskCommand):
                 raise self.fail(f"no intake {', '.join(map(str, missing))}", USAGE)
         else:
             raise self.fail("name the IDs to re-run, or --all (see `postdesk quarantine list`)", USAGE)
-        report = quarantine.rerun(ids).report
+        limit = options["parse_timeout"]
+        if limit is not None and limit <= 0:
+            raise self.fail("--parse-timeout must be a number of seconds above 0", USAGE)
+        report = quarantine.rerun(ids, parse_timeout=limit).report
         if options["json"]:
             return self.emit_json(report.as_dict())
         self.stdout.write(f"re-ran {len(ids)}: {report.outcome_line()}")
