@@ -301,9 +301,12 @@ class Processor:
             else:
                 outcomes.append(quarantine(intake_id, _unreadable(result)))
             del self._held[intake_id]
+        # Still held while applied: if the batch fails (the database locked), abandon()
+        # gives them back with the rest.
+        applied = list(_process_batch(ready))
         for intake_id, *_ in ready:
             del self._held[intake_id]
-        return outcomes + list(_process_batch(ready))
+        return outcomes + applied
 
     def _retry_alone(self, intake_id: int, held: _Held, why) -> Outcome | None:
         """Once more, in a parser of its own and ahead of the queue: nothing else waits on it,
