@@ -15,11 +15,19 @@ prints messages per second and peak RSS for:
   Postdesk intake     `postdesk fetch --intake-only`: fetch, durable store,
                       acknowledge (after: keep)
   Postdesk end to end `postdesk fetch` from an empty database until every
-                      request exists
+                      request exists, three times in the same run:
+    before            the code before every parse ran in a killable parser
+                      process under a time limit (--before REV; default: the
+                      parent of the commit that added postdesk/parsejob.py),
+                      checked out with `git archive` into the work dir
+    after             this checkout, as shipped (30 s limit per message, the
+                      killable pool for every batch, display parts computed)
+    after, no limit   this checkout with POSTDESK_PARSE_TIMEOUT=0 (no deadline)
 
 Targets (2-core machine, N=2000): intake >= 0.5x the raw fetch limit; end to
-end >= 0.75x the raw parse limit.  Each measurement runs in a fresh process;
-peak RSS is that process tree's high-water mark.
+end >= 0.75x the raw parse limit; the time limits and the separate parser
+lane cost < 10% of end-to-end throughput (after vs before).  Each measurement
+runs in a fresh process; peak RSS is that process tree's high-water mark.
 """
 
 from __future__ import annotations
@@ -42,6 +50,27 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 BATCH = 100
+E2E_BEFORE = "end to end before"
+E2E_AFTER = "end to end after"
+E2E_NO_LIMIT = "end to end, no limit"
+
+
+def _before_pool() -> str:
+    """The parent of the commit that added the killable parser pool (postdesk/parsejob.py)."""
+    added = subprocess.run(["git", "-C", str(ROOT), "log", "--diff-filter=A", "--format=%H", "--", "src/postdesk/parsejob.py"],
+                           capture_output=True, text=True, check=True).stdout.split()
+    if not added:
+        raise SystemExit("cannot find the commit that added src/postdesk/parsejob.py: pass --before REV")
+    return subprocess.run(["git", "-C", str(ROOT), "rev-parse", f"{added[-1]}^"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def _checkout(rev: str, into: Path) -> Path:
+    """`src/` of revision `rev`, extracted into `into` (the working tree is not touched)."""
+    into.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "src"], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into / "src"
 
 
 def corpus(n: int) -> list[bytes]:
@@ -135,6 +164,7 @@ def child_postdesk(args: list[str]) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("n", type=int, nargs="?", default=2000)
+    parser.add_argument("--before", help="the revision to compare with (default: before the killable parser pool)")
     parser.add_argument("--child", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     if args.child:
@@ -175,9 +205,17 @@ def main() -> int:
         results["raw fetch limit"] = run_child("raw_fetch", server.host, str(server.ports.imap), user.username, user.password, str(fetch_dir))
         first_parse = run_child("raw_parse", str(corpus_dir))
 
-        for label, extra in (("Postdesk intake", ["--intake-only"]), ("Postdesk end to end", [])):
-            data_dir = work / label.replace(" ", "-")
-            env = dict(os.environ, POSTDESK_DATA_DIR=str(data_dir), PYTHONPATH=str(ROOT / "src"))
+        before_rev = args.before or _before_pool()
+        before_src = _checkout(before_rev, work / "before")
+        variants = (
+            ("Postdesk intake", ["--intake-only"], ROOT / "src", {}),
+            (E2E_BEFORE, [], before_src, {}),
+            (E2E_AFTER, [], ROOT / "src", {}),
+            (E2E_NO_LIMIT, [], ROOT / "src", {"POSTDESK_PARSE_TIMEOUT": "0"}),
+        )
+        for label, extra, src, knobs in variants:
+            data_dir = work / label.replace(" ", "-").replace(",", "")
+            env = dict(os.environ, POSTDESK_DATA_DIR=str(data_dir), PYTHONPATH=str(src), **knobs)
             env.pop("POSTDESK_DATABASE_URL", None) if "POSTDESK_BENCH_DATABASE_URL" not in os.environ else env.update(
                 POSTDESK_DATABASE_URL=os.environ["POSTDESK_BENCH_DATABASE_URL"])
             setup = [
@@ -209,10 +247,16 @@ def main() -> int:
             rates[label] = r["count"] / r["seconds"]
             print(f"{label:<22} {rates[label]:>9.1f} {r['seconds']:>9.2f} {r['peak_rss_mb']:>8.0f} MB")
         intake_ratio = rates["Postdesk intake"] / rates["raw fetch limit"]
-        e2e_ratio = rates["Postdesk end to end"] / rates["raw parse limit"]
+        e2e_ratio = rates[E2E_AFTER] / rates["raw parse limit"]
+        cost = 1 - rates[E2E_AFTER] / rates[E2E_BEFORE]
+        deadline_cost = 1 - rates[E2E_AFTER] / rates[E2E_NO_LIMIT]
         print()
+        print(f"before = {before_rev[:12]}")
         print(f"intake / raw fetch limit:     {intake_ratio:.2f}  target >= 0.5  {'PASS' if intake_ratio >= 0.5 else 'FAIL'}")
         print(f"end to end / raw parse limit: {e2e_ratio:.2f}  target >= 0.75 {'PASS' if e2e_ratio >= 0.75 else 'FAIL'}")
+        print(f"cost of the time limits and the separate parser lane (after vs before): {cost:+.1%}  "
+              f"target < 10% {'PASS' if cost < 0.10 else 'FAIL'}")
+        print(f"  of which the deadlines themselves (after vs after, no limit):         {deadline_cost:+.1%}")
     finally:
         server.stop()
         server.cleanup()

@@ -256,6 +256,7 @@ class Processor:
         in_pool = sum(1 for h in self._held.values() if h.ticket is not None)
         if in_pool >= 2 * CLAIM_BATCH:  # one batch being read, one being claimed
             return []
+        self.pool.wait_ready()  # a kill -9 meanwhile must not count against rows we would hold
         claimed = claim(self.mailbox_id, ids=self.ids, suspects=not self._held)
         if not claimed:
             return []

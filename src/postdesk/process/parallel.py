@@ -212,6 +212,18 @@ class ParserPool:
                     return got
                 self._pump(min(remaining, POLL))
 
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Return once a parser has started (they take a moment to import): claims are
+        made only then, so a row is in hand for its parse, not for a process start."""
+        end = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if any(p.ready for p in self._parsers):
+                    return
+                if time.monotonic() >= end:
+                    raise RuntimeError(f"no parser process started within {timeout:g} s")
+                self._pump(POLL)
+
     def cancel(self, tickets) -> None:
         """Forget these jobs: queued ones are dropped, running ones' parsers killed and replaced."""
         tickets = set(tickets)
