@@ -45,7 +45,11 @@ MAX_ATTEMPTS = 3  # claims without an outcome (the worker died each time)
 MAX_TRIES = 3  # failures in one claim before the message is quarantined
 RETRY_DELAYS = (0.0, 0.2, 1.0)
 CLAIM_BATCH = 50
-GRACE = 0.5  # seconds a step waits for the parses it started before; a slower one is applied later
+GRACE = 0.5  # seconds a step waits for the parses it started before
+# Messages are applied in the order they were stored (a reply after the message it
+# answers, so it threads), except behind a parse running longer than this: the
+# rest go ahead of it.  Far above a large message's parse, far below the limit.
+STRAGGLER = 5.0
 
 
 @dataclass(frozen=True)
@@ -172,6 +176,8 @@ class _Held:
     limit: float | None  # seconds its parse may take (None: no limit)
     lease_until: datetime
     ticket: int | None = None  # its job in the parser pool; None once the outcome is in
+    since: float = 0.0  # time.monotonic() when its job was submitted
+    parsed: parallel.Parsed | None = None  # its parse, waiting for those stored before it
     tries: int = 1  # parses started in this claim: an overrun or a death is retried once, alone
 
 
@@ -274,7 +280,7 @@ class Processor:
             if isinstance(raw, BaseException) or raw is None:
                 outcomes.append(_failed(intake_id, raw if raw is not None else "the raw message is missing"))
                 continue
-            held = _Held(lease, limit or parallel.default_timeout(), until)
+            held = _Held(lease, limit or parallel.default_timeout(), until, since=time.monotonic())
             held.ticket = self.pool.submit("parse", raw, held.limit)
             self._held[intake_id] = held
         return outcomes
@@ -284,13 +290,12 @@ class Processor:
         overran or whose parser died."""
         by_ticket = {h.ticket: intake_id for intake_id, h in self._held.items() if h.ticket is not None}
         outcomes: list[Outcome] = []
-        ready: list[tuple[int, int, ParsedMessage, Display]] = []
         for ticket, result in sorted(finished.items()):
             intake_id = by_ticket[ticket]
             held = self._held[intake_id]
             held.ticket = None
             if isinstance(result, parallel.Parsed):
-                ready.append((intake_id, held.lease, result.message, result.display))
+                held.parsed = result
                 continue
             if isinstance(result, parallel.TimedOut):
                 Intake.objects.filter(pk=intake_id).update(parse_timeouts=F("parse_timeouts") + 1)
@@ -302,12 +307,28 @@ class Processor:
             else:
                 outcomes.append(quarantine(intake_id, _unreadable(result)))
             del self._held[intake_id]
+        ready = self._in_order()
         # Still held while applied: if the batch fails (the database locked), abandon()
         # gives them back with the rest.
         applied = list(_process_batch(ready))
         for intake_id, *_ in ready:
             del self._held[intake_id]
         return outcomes + applied
+
+    def _in_order(self) -> list[tuple[int, int, ParsedMessage, Display]]:
+        """The parsed messages that may be applied now: in the order they were stored, up
+        to one still being read (a reply waits for the message it answers), past it once
+        it has been read for longer than STRAGGLER or is read again after an overrun
+        (then it is slow, and holds no one)."""
+        ready = []
+        now = time.monotonic()
+        for intake_id in sorted(self._held):
+            held = self._held[intake_id]
+            if held.parsed is not None:
+                ready.append((intake_id, held.lease, held.parsed.message, held.parsed.display))
+            elif held.tries == 1 and now - held.since < STRAGGLER:
+                break
+        return ready
 
     def _retry_alone(self, intake_id: int, held: _Held, why) -> Outcome | None:
         """Once more, in a parser of its own and ahead of the queue: nothing else waits on it,
