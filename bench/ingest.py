@@ -126,6 +126,21 @@ def child_raw_parse(corpus_dir: str) -> dict:
     return {"count": len(raws), "seconds": time.perf_counter() - started}
 
 
+def child_display(corpus_dir: str) -> dict:
+    """What computing the display parts at processing time costs per message (one
+    process): the reply split, the HTML split and the remote image count, which
+    the request page ran on every view before."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from postdesk.mail import parse
+    from postdesk.parsejob import display_of
+
+    parsed = [parse(f.read_bytes()) for f in sorted(Path(corpus_dir).iterdir())]
+    started = time.perf_counter()
+    for message in parsed:
+        display_of(message.text, message.html)
+    return {"count": len(parsed), "seconds": time.perf_counter() - started}
+
+
 def run_child(name: str, *args: str) -> dict:
     proc = subprocess.run([sys.executable, __file__, "--child", name, *args], capture_output=True, text=True)
     if proc.returncode != 0:
@@ -171,6 +186,7 @@ def main() -> int:
         name, rest = args.child[0], args.child[1:]
         result = {"raw_fetch": lambda: child_raw_fetch(rest[0], int(rest[1]), rest[2], rest[3], rest[4]),
                   "raw_parse": lambda: child_raw_parse(rest[0]),
+                  "display": lambda: child_display(rest[0]),
                   "postdesk": lambda: child_postdesk(rest)}[name]()
         result.setdefault("peak_rss_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         print(json.dumps(result))
@@ -240,6 +256,8 @@ def main() -> int:
             "peak_rss_mb": max(first_parse["peak_rss_mb"], second_parse["peak_rss_mb"]),
         }
         print(f"  raw parse limit: {n / first_parse['seconds']:.1f} msg/s before, {n / second_parse['seconds']:.1f} after")
+        display = run_child("display", str(corpus_dir))
+        results["display parts only"] = display
         print()
         print(f"{'measurement':<22} {'msg/s':>9} {'seconds':>9} {'peak RSS':>10}")
         rates = {}
@@ -257,6 +275,8 @@ def main() -> int:
         print(f"cost of the time limits and the separate parser lane (after vs before): {cost:+.1%}  "
               f"target < 10% {'PASS' if cost < 0.10 else 'FAIL'}")
         print(f"  of which the deadlines themselves (after vs after, no limit):         {deadline_cost:+.1%}")
+        print(f"display parts, now computed once per message at processing (one core): "
+              f"{1000 * display['seconds'] / n:.1f} ms/message, vs parsing {1000 * results['raw parse limit']['seconds'] / n:.1f}")
     finally:
         server.stop()
         server.cleanup()

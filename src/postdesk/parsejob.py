@@ -24,7 +24,7 @@ from postdesk.mail import ParsedMessage, for_display, parse, split_reply, split_
 class Display:
     """What the request page shows, computed once (stored on Message)."""
 
-    text_parts: dict  # {} when nothing is folded; else new_text, quoted_text, signature
+    text_parts: dict  # {} when nothing is folded (or it has HTML); else new_text, quoted_text, signature
     html_new: str | None  # the new part of an HTML reply; None when nothing is folded
     remote_images: int  # remote images the frame leaves out until the reader asks
 
@@ -34,17 +34,16 @@ NOTHING_FOLDED = Display({}, None, 0)
 
 
 def display_of(text: str, html: str | None) -> Display:
-    parts = split_reply(text)
-    text_parts = (
-        {"new_text": parts.new_text, "quoted_text": parts.quoted_text, "signature": parts.signature}
-        if parts.has_folded else {}
-    )
-    html_new, remote = None, 0
-    if html:
-        new, folded = split_reply_html(html)
-        html_new = new if folded else None
-        remote = for_display(html, lambda cid: None, remote_images=False).remote_blocked
-    return Display(text_parts, html_new, remote)
+    """Only what the page shows: a message with HTML is shown in the frame (its text
+    only as the unfolded "text version"), so its text is not split."""
+    if not html:
+        parts = split_reply(text)
+        text_parts = {"new_text": parts.new_text, "quoted_text": parts.quoted_text, "signature": parts.signature} \
+            if parts.has_folded else {}
+        return Display(text_parts, None, 0)
+    new, folded = split_reply_html(html)
+    remote = for_display(html, lambda cid: None, remote_images=False).remote_blocked
+    return Display({}, new if folded else None, remote)
 
 
 def parse_job(raw: bytes) -> tuple[ParsedMessage, Display]:

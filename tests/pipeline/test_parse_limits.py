@@ -144,13 +144,16 @@ def test_display_parts_are_computed_with_the_parse_and_stored(mailboxes):
 
     msg = message_from_bytes(raw, policy=policy.default)
     msg.add_alternative(html, subtype="html")
-    mailboxes.store("support", msg.as_bytes())
+    mailboxes.store("support", msg.as_bytes(), raw.replace(b"Subject: fixed", b"Subject: text only"))
     list(process.iter_process())
     message = Message.objects.get(subject="fixed")
-    assert message.text_parts == {"new_text": "Thanks, fixed.", "quoted_text": "On Mon, 3 Jun 2024, Bob wrote:\n> Is it fixed?",
-                                  "signature": ""}
     assert "Thanks, fixed." in message.html_new and "Is it fixed?" not in message.html_new
     assert message.remote_images == 1
+    assert message.text_parts == {}  # shown in the frame: its text is not split
+    text_only = Message.objects.get(subject="text only")
+    assert text_only.text_parts == {"new_text": "Thanks, fixed.", "quoted_text": "On Mon, 3 Jun 2024, Bob wrote:\n> Is it fixed?",
+                                    "signature": ""}
+    assert (text_only.html_new, text_only.remote_images) == (None, 0)
 
 
 def _lock_intake_table():

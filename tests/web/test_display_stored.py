@@ -63,13 +63,20 @@ def test_a_message_stored_before_gets_its_parts_once_on_first_view(logged_in):
     message = stored_message(text=REPLY, html=html)  # text_parts None: from before
     logged_in.get(f"/requests/{message.request_id}/")
     message.refresh_from_db()
-    assert message.text_parts["quoted_text"].endswith("> Is it fixed?")
+    assert message.text_parts == {}  # shown in the frame: the text is not split
     assert message.html_new is not None and "old" not in message.html_new
     assert message.remote_images == 1
     # Saved: the next view reads what is stored (a stand-in value shows), nothing is recomputed.
     Message.objects.filter(pk=message.pk).update(html_new="<p>SECOND VIEW</p>", remote_images=7)
     assert "7 remote images blocked" in logged_in.get(f"/requests/{message.request_id}/").content.decode()
     assert "SECOND VIEW" in logged_in.get(f"/messages/{message.pk}/body/").content.decode()
+
+
+def test_a_text_message_stored_before_gets_its_split_on_first_view(logged_in):
+    message = stored_message(text=REPLY)
+    assert "Is it fixed?" in logged_in.get(f"/requests/{message.request_id}/").content.decode()  # folded, still there
+    message.refresh_from_db()
+    assert message.text_parts["quoted_text"].endswith("> Is it fixed?")
 
 
 def test_our_own_messages_get_no_display_parts(logged_in):
