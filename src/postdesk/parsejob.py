@@ -71,7 +71,9 @@ def serve(conn) -> None:
 
     Ctrl-C in a terminal reaches the whole process group: a parser ignores it
     and leaves stopping to its parent (which kills it) instead of dying
-    mid-message and being counted as a death of that message."""
+    mid-message and being counted as a death of that message.  If the parent is
+    killed, a parser ends at its next read or write of the pipe (no death signal
+    from the kernel: that one fires when the starting *thread* ends)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     conn.send("ready")  # imports done: a job's deadline starts when it is sent
     while True:
@@ -83,7 +85,10 @@ def serve(conn) -> None:
             result = ("ok", JOBS[kind](payload))
         except Exception as exc:  # parse() never raises; this is a bug in the display part
             result = ("error", f"{type(exc).__name__}: {exc}")
-        conn.send(result)
+        try:
+            conn.send(result)
+        except OSError:  # the parent is gone
+            return
 
 
 # --- tests only ---------------------------------------------------------------------
