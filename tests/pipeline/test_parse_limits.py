@@ -13,11 +13,12 @@ import io
 import os
 import signal
 import sqlite3
-import time
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
 from django.db import OperationalError, connection
+from django.utils import timezone
 
 from postdesk import pipeline, process
 from postdesk.models import Intake, Mailbox, Message, Request
@@ -205,3 +206,17 @@ def test_a_batch_failing_on_a_locked_database_gives_its_claims_back_at_once(mail
     outcomes = list(process.iter_process())
     assert sorted(o.intake_id for o in outcomes) == [i.pk for i in stored]
     assert set(rows.values_list("status", "attempts")) == {("processed", 1)}
+
+
+def test_the_claim_outlasts_a_long_re_run_limit(mailboxes):
+    """A re-run may allow 600 s: the lease is renewed to cover it (the default is 5 minutes)."""
+    [row] = mailboxes.store("support", slow("Long one", 2))
+    Intake.objects.filter(pk=row.pk).update(parse_timeout=600)
+    processor = process.Processor()
+    outcomes: list = []
+    step_until(processor, lambda: row.pk in processor.tickets() and len(processor.pool.busy()) == 1, outcomes)
+    processor.step()  # a step while it is being read renews what it holds
+    lease_until = Intake.objects.get(pk=row.pk).lease_until
+    assert lease_until > timezone.now() + timedelta(seconds=600)
+    step_until(processor, lambda: not processor.held(), outcomes)
+    assert Intake.objects.get(pk=row.pk).status == "processed"
