@@ -58,7 +58,7 @@ def apply_message(intake_id: int, lease: int, parsed: ParsedMessage, display: Di
     fp = fingerprint(parsed)
     try:
         result = apply_batch([(intake_id, lease, parsed)], raise_errors=True,
-                             displays={intake_id: display} if display else None)[0]
+                             displays={intake_id: display} if display is not None else None)[0]
         assert isinstance(result, Applied)
         return result
     except IntegrityError:
