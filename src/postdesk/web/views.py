@@ -26,7 +26,6 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_POST
 
 from postdesk import tags
-from postdesk.mail import split_reply
 from postdesk.models import Attachment, Mailbox, Message, Request, RequestEvent
 from postdesk.outbound.reply import ReplyChoice, parent_of, reply_choice
 from postdesk.store import blobs
@@ -152,14 +151,19 @@ def request_detail(request, number: int):
     )
     show_images = _message_ids(request.GET.getlist("images"))
     show_full = _message_ids(request.GET.getlist("full"))
+    # The reply splits and the remote image counts were computed when each message
+    # was processed (in a parser process, under the parse time limit) and stored;
+    # older messages get theirs once, here.  Nothing is split again per view.
+    mailframe.ensure_display(conversation)
     for message in conversation:
         received = message.direction == "in"  # ours (replies, notes) are shown as their text
         # What the template needs to embed the HTML frame and its "show images" link.
-        message.remote_images = mailframe.remote_images_in(message) if received else 0
+        if not received:
+            message.remote_images = 0
         message.images_shown = message.pk in show_images
         # A customer's reply: what they newly wrote first, the quoted history and
         # signature folded away (text behind <details>, HTML by a link that shows it all).
-        message.parts = split_reply(message.text) if received else None
+        message.parts = mailframe.text_parts(message) if received else None
         message.html_folds = received and mailframe.has_fold(message)
         message.full_shown = message.pk in show_full
         query = urlencode([(k, "1") for k, on in (("images", message.images_shown), ("full", message.full_shown)) if on])
