@@ -15,11 +15,24 @@ prints messages per second and peak RSS for:
   Postdesk intake     `postdesk fetch --intake-only`: fetch, durable store,
                       acknowledge (after: keep)
   Postdesk end to end `postdesk fetch` from an empty database until every
-                      request exists
+                      request exists, three times in the same run:
+    before            the code before every parse ran in a killable parser
+                      process under a time limit (--before REV; default: the
+                      parent of the commit that added postdesk/parsejob.py),
+                      checked out with `git archive` into the work dir
+    after             this checkout, as shipped (30 s limit per message, the
+                      killable pool for every batch, display parts computed)
+    after, no limit   this checkout with POSTDESK_PARSE_TIMEOUT=0 (no deadline)
+    after, no display this checkout with the display parts left uncomputed, by a
+                      sitecustomize.py on the bench's own PYTHONPATH (bench only,
+                      nothing in the product): the cost of the killable pool and
+                      the time limits alone, apart from the display parts that
+                      moved from every page view to processing
 
 Targets (2-core machine, N=2000): intake >= 0.5x the raw fetch limit; end to
-end >= 0.75x the raw parse limit.  Each measurement runs in a fresh process;
-peak RSS is that process tree's high-water mark.
+end >= 0.75x the raw parse limit; the time limits and the separate parser
+lane cost < 10% of end-to-end throughput (after vs before).  Each measurement
+runs in a fresh process; peak RSS is that process tree's high-water mark.
 """
 
 from __future__ import annotations
@@ -42,6 +55,35 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 BATCH = 100
+E2E_BEFORE = "end to end before"
+E2E_AFTER = "end to end after"
+E2E_NO_LIMIT = "end to end, no limit"
+E2E_NO_DISPLAY = "end to end, no display"
+
+# Loaded first by every Python process of the run, parsers included (they inherit
+# PYTHONPATH): replaces the display parts with "nothing folded".
+_NO_DISPLAY = """
+import postdesk.parsejob as job
+job.display_of = lambda text, html: job.NOTHING_FOLDED
+"""
+
+
+def _before_pool() -> str:
+    """The parent of the commit that added the killable parser pool (postdesk/parsejob.py)."""
+    added = subprocess.run(["git", "-C", str(ROOT), "log", "--diff-filter=A", "--format=%H", "--", "src/postdesk/parsejob.py"],
+                           capture_output=True, text=True, check=True).stdout.split()
+    if not added:
+        raise SystemExit("cannot find the commit that added src/postdesk/parsejob.py: pass --before REV")
+    return subprocess.run(["git", "-C", str(ROOT), "rev-parse", f"{added[-1]}^"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def _checkout(rev: str, into: Path) -> Path:
+    """`src/` of revision `rev`, extracted into `into` (the working tree is not touched)."""
+    into.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "src"], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into / "src"
 
 
 def corpus(n: int) -> list[bytes]:
@@ -97,6 +139,21 @@ def child_raw_parse(corpus_dir: str) -> dict:
     return {"count": len(raws), "seconds": time.perf_counter() - started}
 
 
+def child_display(corpus_dir: str) -> dict:
+    """What computing the display parts at processing time costs per message (one
+    process): the reply split, the HTML split and the remote image count, which
+    the request page ran on every view before."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from postdesk.mail import parse
+    from postdesk.parsejob import display_of
+
+    parsed = [parse(f.read_bytes()) for f in sorted(Path(corpus_dir).iterdir())]
+    started = time.perf_counter()
+    for message in parsed:
+        display_of(message.text, message.html)
+    return {"count": len(parsed), "seconds": time.perf_counter() - started}
+
+
 def run_child(name: str, *args: str) -> dict:
     proc = subprocess.run([sys.executable, __file__, "--child", name, *args], capture_output=True, text=True)
     if proc.returncode != 0:
@@ -135,12 +192,14 @@ def child_postdesk(args: list[str]) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("n", type=int, nargs="?", default=2000)
+    parser.add_argument("--before", help="the revision to compare with (default: before the killable parser pool)")
     parser.add_argument("--child", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     if args.child:
         name, rest = args.child[0], args.child[1:]
         result = {"raw_fetch": lambda: child_raw_fetch(rest[0], int(rest[1]), rest[2], rest[3], rest[4]),
                   "raw_parse": lambda: child_raw_parse(rest[0]),
+                  "display": lambda: child_display(rest[0]),
                   "postdesk": lambda: child_postdesk(rest)}[name]()
         result.setdefault("peak_rss_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         print(json.dumps(result))
@@ -175,9 +234,22 @@ def main() -> int:
         results["raw fetch limit"] = run_child("raw_fetch", server.host, str(server.ports.imap), user.username, user.password, str(fetch_dir))
         first_parse = run_child("raw_parse", str(corpus_dir))
 
-        for label, extra in (("Postdesk intake", ["--intake-only"]), ("Postdesk end to end", [])):
-            data_dir = work / label.replace(" ", "-")
-            env = dict(os.environ, POSTDESK_DATA_DIR=str(data_dir), PYTHONPATH=str(ROOT / "src"))
+        before_rev = args.before or _before_pool()
+        before_src = _checkout(before_rev, work / "before")
+        variants = (
+            ("Postdesk intake", ["--intake-only"], ROOT / "src", {}),
+            (E2E_BEFORE, [], before_src, {}),
+            (E2E_AFTER, [], ROOT / "src", {}),
+            (E2E_NO_LIMIT, [], ROOT / "src", {"POSTDESK_PARSE_TIMEOUT": "0"}),
+            (E2E_NO_DISPLAY, [], ROOT / "src", {}),
+        )
+        no_display = work / "no-display"
+        no_display.mkdir()
+        (no_display / "sitecustomize.py").write_text(_NO_DISPLAY)
+        for label, extra, src, knobs in variants:
+            data_dir = work / label.replace(" ", "-").replace(",", "")
+            path = f"{no_display}{os.pathsep}{src}" if label == E2E_NO_DISPLAY else str(src)
+            env = dict(os.environ, POSTDESK_DATA_DIR=str(data_dir), PYTHONPATH=path, **knobs)
             env.pop("POSTDESK_DATABASE_URL", None) if "POSTDESK_BENCH_DATABASE_URL" not in os.environ else env.update(
                 POSTDESK_DATABASE_URL=os.environ["POSTDESK_BENCH_DATABASE_URL"])
             setup = [
@@ -202,6 +274,8 @@ def main() -> int:
             "peak_rss_mb": max(first_parse["peak_rss_mb"], second_parse["peak_rss_mb"]),
         }
         print(f"  raw parse limit: {n / first_parse['seconds']:.1f} msg/s before, {n / second_parse['seconds']:.1f} after")
+        display = run_child("display", str(corpus_dir))
+        results["display parts only"] = display
         print()
         print(f"{'measurement':<22} {'msg/s':>9} {'seconds':>9} {'peak RSS':>10}")
         rates = {}
@@ -209,10 +283,21 @@ def main() -> int:
             rates[label] = r["count"] / r["seconds"]
             print(f"{label:<22} {rates[label]:>9.1f} {r['seconds']:>9.2f} {r['peak_rss_mb']:>8.0f} MB")
         intake_ratio = rates["Postdesk intake"] / rates["raw fetch limit"]
-        e2e_ratio = rates["Postdesk end to end"] / rates["raw parse limit"]
+        e2e_ratio = rates[E2E_AFTER] / rates["raw parse limit"]
+        cost = 1 - rates[E2E_AFTER] / rates[E2E_BEFORE]
+        deadline_cost = 1 - rates[E2E_AFTER] / rates[E2E_NO_LIMIT]
+        pool_cost = 1 - rates[E2E_NO_DISPLAY] / rates[E2E_BEFORE]
         print()
+        print(f"before = {before_rev[:12]}")
         print(f"intake / raw fetch limit:     {intake_ratio:.2f}  target >= 0.5  {'PASS' if intake_ratio >= 0.5 else 'FAIL'}")
         print(f"end to end / raw parse limit: {e2e_ratio:.2f}  target >= 0.75 {'PASS' if e2e_ratio >= 0.75 else 'FAIL'}")
+        print(f"cost of the time limits and the separate parser lane (after vs before): {cost:+.1%}  "
+              f"target < 10% {'PASS' if cost < 0.10 else 'FAIL'}")
+        print(f"  the deadlines themselves (after vs after, no limit):                  {deadline_cost:+.1%}")
+        print(f"  the pool and the limits without the display parts (no display vs before): {pool_cost:+.1%}  "
+              f"target < 10% {'PASS' if pool_cost < 0.10 else 'FAIL'}")
+        print(f"display parts, now computed once per message at processing (one core): "
+              f"{1000 * display['seconds'] / n:.1f} ms/message, vs parsing {1000 * results['raw parse limit']['seconds'] / n:.1f}")
     finally:
         server.stop()
         server.cleanup()

@@ -257,7 +257,21 @@ def warnings(mailbox: Mailbox) -> list[str]:
             found.append(f"{mailbox.name}: sending without TLS; the SMTP password and mail cross the network in plain text")
     if mailbox.ack_enabled and not sends(mailbox):
         found.append(f"{mailbox.name}: acknowledgements are on but there is no SMTP server to send them")
+    if mailbox.identity_unstable_at is not None:
+        from postdesk.identity import UNSTABLE_ADVICE
+
+        found.append(f"{mailbox.name}: {UNSTABLE_ADVICE}")
     return found
+
+
+def fetching(m: Mailbox) -> str | None:
+    """Who holds the mailbox's fetch lease now ("pid N on host H"), if anyone."""
+    from django.utils import timezone
+
+    if not m.fetch_lease_owner or m.fetch_lease_until is None or m.fetch_lease_until < timezone.now():
+        return None
+    host, _, pid = m.fetch_lease_owner.rpartition(":")
+    return f"pid {pid} on host {host}"
 
 
 def describe(m: Mailbox) -> str:
@@ -315,7 +329,11 @@ def as_dict(m: Mailbox) -> dict:
         "last_attempt": m.last_attempt_at,
         "last_success": m.last_success_at,
         "last_error": m.last_error or None,
+        "last_error_kind": m.last_error_kind or None,
         "consecutive_failures": m.consecutive_failures,
+        "fetching": fetching(m),
+        "uidvalidity_changes_24h": len(m.uidvalidity_changes or []),
+        "identity_unstable": m.identity_unstable_at is not None,
         "warnings": warnings(m),
     }
 

@@ -101,10 +101,13 @@ class Mailbox(models.Model):
     @property
     def error_advice(self) -> str:
         """For the last error: whether retrying can fix it (the worker retries either way)."""
+        from postdesk.sources._base import SourceError
+
         if not self.last_error:
             return ""
-        kind = self.last_error.split(":", 1)[0]
-        if kind in ("certificate", "login", "folder", "config", "secret"):
+        # Rows last written before last_error_kind existed carry the kind as the text's prefix.
+        kind = self.last_error_kind or self.last_error.split(":", 1)[0]
+        if kind in SourceError.PERMANENT:
             return "will not fix itself: check the mailbox settings"
         return "temporary: retrying with backoff"
 

@@ -93,17 +93,19 @@ def describe_outcome(outcome: process.Outcome | Released | None) -> str:
     return f"{outcome.outcome}"
 
 
-def rerun(ids: list[int], actor=None) -> Rerun:
+def rerun(ids: list[int], actor=None, parse_timeout: int | None = None) -> Rerun:
     """Back to pending with a fresh attempts count, then processed right away, here.
 
     The size limit does not apply to a re-run (it is checked at intake only).
     A message left at the source (too large to download) has nothing here to
-    process: its placeholder row is removed instead (release_left)."""
+    process: its placeholder row is removed instead (release_left).
+    `parse_timeout`: seconds each may take to read, instead of POSTDESK_PARSE_TIMEOUT
+    (a message quarantined because it "took longer than 30 s to read")."""
     result = Rerun(list(ids))
     result.outcomes.update(release_left(result.ids, actor))
     rest = [intake_id for intake_id in result.ids if intake_id not in result.outcomes]
     if rest:
-        process.requeue(rest)
+        process.requeue(rest, parse_timeout)
         for outcome in process.iter_process(ids=rest):
             result.outcomes[outcome.intake_id] = outcome
             result.report.count(outcome)
@@ -131,6 +133,21 @@ def release_left(ids: list[int], actor=None) -> dict[int, Released]:
             row.delete()
             released[outcome.intake_id] = outcome
     return released
+
+
+def queue_rerun(intake_id: int, parse_timeout: int, actor=None) -> bool:
+    """Back to pending with a longer parse time limit, for the worker to read (the
+    admin page: a long limit must not hold a web request).  False when it was not
+    in the quarantine (any more)."""
+    if release_left([intake_id], actor):
+        return True  # left at the source: the next pass downloads it; there is nothing here to read
+    with transaction.atomic():
+        if not Intake.objects.filter(pk=intake_id, status=Intake.Status.QUARANTINED).exists():
+            return False
+        process.requeue([intake_id], parse_timeout)
+        AuditEvent.record(actor, "quarantine.rerun", target(intake_id),
+                          f"queued for the worker with a {parse_timeout} s time limit to read it")
+    return True
 
 
 # --- discard -----------------------------------------------------------------------

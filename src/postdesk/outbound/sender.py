@@ -30,7 +30,7 @@ from django.utils import timezone
 from postdesk import crashpoints, secrets
 from postdesk.models import Outgoing
 from postdesk.outbound.smtp import SmtpConfigError, account_for, connect
-from postdesk.process import _dead_local_owners, lease_owner
+from postdesk import leases
 from postdesk.store import blobs
 from postdesk.worker import backoff
 
@@ -58,11 +58,7 @@ def claim(limit: int = CLAIM_BATCH) -> list[tuple[int, int]]:
     sender died (lease run out, or its process on this host is gone)."""
     now = timezone.now()
     with transaction.atomic():
-        sending = Outgoing.objects.filter(status=Outgoing.Status.SENDING)
-        free = Q(lease_until__lt=now)
-        dead = _dead_local_owners(sending.filter(lease_until__gte=now))
-        if dead:
-            free |= Q(lease_owner__in=dead)
+        free = leases.free(Outgoing.objects.filter(status=Outgoing.Status.SENDING), now)
         rows = Outgoing.objects.filter(
             Q(status=Outgoing.Status.QUEUED, next_attempt_at__lte=now) | (Q(status=Outgoing.Status.SENDING) & free)
         )
@@ -72,7 +68,7 @@ def claim(limit: int = CLAIM_BATCH) -> list[tuple[int, int]]:
         if not picked:
             return []
         Outgoing.objects.filter(pk__in=picked).update(
-            status=Outgoing.Status.SENDING, attempts=F("attempts") + 1, lease_until=now + LEASE, lease_owner=lease_owner()
+            status=Outgoing.Status.SENDING, attempts=F("attempts") + 1, lease_until=now + LEASE, lease_owner=leases.lease_owner()
         )
         return list(Outgoing.objects.filter(pk__in=picked).order_by("id").values_list("id", "attempts"))
 

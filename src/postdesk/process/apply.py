@@ -20,6 +20,7 @@ from postdesk.models import (
     RequestEvent,
 )
 from postdesk.outbound import acknowledge
+from postdesk.parsejob import Display
 from postdesk.process.thread import TagRefused, ThreadMatch, find_request, reply_to_trusted
 from postdesk.store import blobs
 
@@ -32,11 +33,12 @@ class Applied:
     rule: str = ""
 
 
-def apply_message(intake_id: int, lease: int, parsed: ParsedMessage) -> Applied:
+def apply_message(intake_id: int, lease: int, parsed: ParsedMessage, display: Display | None = None) -> Applied:
     """Write what `parsed` means.  `lease` is the attempts count this worker claimed
     the row with: if another worker has claimed it since, we must not commit."""
     try:
-        result = apply_batch([(intake_id, lease, parsed)], raise_errors=True)[0]
+        result = apply_batch([(intake_id, lease, parsed)], raise_errors=True,
+                             displays={intake_id: display} if display is not None else None)[0]
         assert isinstance(result, Applied)
         return result
     except IntegrityError:
@@ -52,17 +54,19 @@ def apply_message(intake_id: int, lease: int, parsed: ParsedMessage) -> Applied:
         return Applied(intake_id, "duplicate", existing.request_id)
 
 
-def apply_batch(items: list[tuple[int, int, ParsedMessage]], raise_errors: bool = False) -> list[Applied | Exception]:
+def apply_batch(items: list[tuple[int, int, ParsedMessage]], raise_errors: bool = False,
+                displays: dict[int, Display] | None = None) -> list[Applied | Exception]:
     """apply_message() for a batch in one transaction: one commit for the batch
     instead of one per message, and the lookups every message needs done once
     for all.  Failures are rare, so no savepoint per message: if any message
     fails, the whole batch rolls back and every result is that exception; the
-    caller then applies each message alone (process.process_one)."""
+    caller then applies each message alone (process.process_one).  `displays`: what
+    the page shows of each message (by intake id), computed by the parser pool."""
     if not items:
         return []
     try:
         with transaction.atomic():
-            batch = _Batch(items)
+            batch = _Batch(items, displays or {})
             for (intake_id, lease, parsed), fp in zip(items, batch.fingerprints, strict=True):
                 batch.plan(intake_id, lease, parsed, fp)
             results: list[Applied | Exception] = batch.write()
@@ -78,7 +82,8 @@ def apply_batch(items: list[tuple[int, int, ParsedMessage]], raise_errors: bool 
 class _Batch:
     """What every message of a batch needs, read once inside the batch's transaction."""
 
-    def __init__(self, items: list[tuple[int, int, ParsedMessage]]):
+    def __init__(self, items: list[tuple[int, int, ParsedMessage]], displays: dict[int, Display]):
+        self.displays = displays
         ids = [intake_id for intake_id, _, _ in items]
         self.intakes = {
             i.pk: i
@@ -126,7 +131,9 @@ class _Batch:
             self._mark(intake, Intake.Status.DUPLICATE, message_pk)
             self._results.append(lambda: Applied(intake_id, "duplicate", request_id))
             return
-        message, outcome, rule, refused = _stage(intake, parsed, fp, self.customers, self._in_batch, self._messages)
+        message, outcome, rule, refused = _stage(
+            intake, parsed, fp, self.customers, self._in_batch, self._messages, self.displays.get(intake_id)
+        )
         crashpoints.reached("inside-process")
         self.known[fp] = (None, None)
         self._staged_by_fp[fp] = message
@@ -235,7 +242,8 @@ def _created_event(request_id: int, mailbox: Mailbox) -> RequestEvent:
 
 
 def _stage(
-    intake: Intake, parsed: ParsedMessage, fp: str, customers: dict, in_batch: dict[str, Request], staged: list[Message]
+    intake: Intake, parsed: ParsedMessage, fp: str, customers: dict, in_batch: dict[str, Request], staged: list[Message],
+    display: Display | None = None,
 ) -> tuple[Message, str, str, TagRefused | None]:
     """The unsaved Message (with its request, new or found), how it was threaded, and a
     subject tag it named but may not join by (the new request then mentions that one).
@@ -284,8 +292,22 @@ def _stage(
         raw_id=intake.raw_id,
         thread_rule=rule or "created",
         reply_to_trusted=reply_to_trusted(parsed, sender, match, staged),
+        **_display_fields(display),
     )
     return message, outcome, rule, refused
+
+
+def _display_fields(display: Display | None) -> dict:
+    """What the request page shows, computed with the parse in the parser pool (under
+    its time limit), stored so that no view runs it again.  None (not computed):
+    left empty, and the page computes it once (web/views.py)."""
+    if display is None:
+        return {}
+    return {
+        "text_parts": {k: _clean(v) for k, v in display.text_parts.items()},
+        "html_new": _clean(display.html_new) if display.html_new is not None else None,
+        "remote_images": display.remote_images,
+    }
 
 
 def _in_batch_thread(parsed: ParsedMessage, in_batch: dict[str, Request]) -> tuple[Request | None, str]:

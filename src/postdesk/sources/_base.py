@@ -69,10 +69,12 @@ class SourceError(Exception):
         dns, refused, timeout, network, tls   transient: retrying may help
         slow                                  transient: below the minimum rate, or out of pass time
         too-large, protocol                   the server sent more (or other) than it said; retried
+        disk, database, lease, internal       ours, not the server's (pipeline._classify)
         certificate, login, folder, config    permanent: a person must act
+        secret                                the stored password cannot be decrypted
     """
 
-    PERMANENT = frozenset({"certificate", "login", "folder", "config"})
+    PERMANENT = frozenset({"certificate", "login", "folder", "config", "secret"})
 
     def __init__(self, kind: str, message: str):
         super().__init__(message)

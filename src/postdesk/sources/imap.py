@@ -210,6 +210,22 @@ class ImapSource:
     def count(self) -> int:
         return len(self.client.search("ALL"))
 
+    def message_ids(self, keys: list[str]) -> dict[str, str]:
+        """{key: Message-ID without <>}: a header fetch of a few bytes each, to recognise
+        messages we hold under an older UIDVALIDITY without downloading them (postdesk.identity)."""
+        from postdesk.identity import header_message_id
+
+        by_uid = {self._uid(k): k for k in keys}
+        found: dict[str, str] = {}
+        uids = sorted(by_uid)
+        for start in range(0, len(uids), FETCH_SIZE_CHUNK):
+            response = self.client.fetch(uids[start : start + FETCH_SIZE_CHUNK], ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
+            for uid, data in response.items():
+                header = next((v for k, v in data.items() if k.startswith(b"BODY[HEADER")), None)
+                if uid in by_uid and header:
+                    found[by_uid[uid]] = header_message_id(bytes(header))
+        return found
+
     def close(self) -> list[str]:
         if self.guard.broken:
             # Cut off mid-answer (too large, too slow): a LOGOUT would only wait

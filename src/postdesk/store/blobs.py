@@ -17,8 +17,10 @@ the raw message; see store/attachments.py).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -60,19 +62,22 @@ def write_files(items: list[tuple[str, bytes]], durable: bool = True) -> None:
     would be trusted later: an existing blob of the right size is not rewritten)."""
     pending: list[tuple[str, Path]] = []
     seen: set[str] = set()
-    for sha256, data in items:
-        target = path_for(sha256)
-        if sha256 in seen or (target.exists() and target.stat().st_size == len(data)):
-            continue
-        seen.add(sha256)
-        _ensure_dir(target.parent)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        pending.append((tmp, target))
-    if not pending:
-        return
     try:
+        for sha256, data in items:
+            target = path_for(sha256)
+            if sha256 in seen or (target.exists() and target.stat().st_size == len(data)):
+                continue
+            seen.add(sha256)
+            _ensure_dir(target.parent)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+            # Listed before the first byte is written: a failure while writing
+            # (ENOSPC on the 3rd file) must remove this one too, or a full disk
+            # stays full with our leftovers.
+            pending.append((tmp, target))
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+        if not pending:
+            return
         if durable:
             _sync(pending[0][1].parent, [tmp for tmp, _ in pending])
         for tmp, target in pending:
@@ -83,6 +88,36 @@ def write_files(items: list[tuple[str, bytes]], durable: bool = True) -> None:
         raise
     if durable:
         _sync(pending[0][1].parent, [], directories={target.parent for _, target in pending})
+
+
+# errno values meaning "no room": the disk (ENOSPC), the user's quota (EDQUOT), and a
+# file-size limit (EFBIG: RLIMIT_FSIZE with SIGXFSZ ignored), which leaves the same state.
+NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def disk_full(exc: BaseException) -> str | None:
+    """"disk full: N bytes free in the data dir" if `exc` (or what caused it) says
+    there is no room to write, else None.  SQLite in the data dir says it in words."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in NO_ROOM:
+            return f"disk full: {free_bytes()} bytes free in the data dir"
+        if "database or disk is full" in str(exc):
+            return f"disk full: {free_bytes()} bytes free in the data dir"
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def free_bytes() -> int:
+    """Free bytes where we write: the data dir, or its blob dir when that is a mount of its own."""
+    free = []
+    for path in (settings.DATA_DIR, blob_dir()):
+        try:
+            free.append(shutil.disk_usage(path).free)
+        except OSError:
+            pass
+    return min(free, default=0)
 
 
 _MADE_DIRS: set[Path] = set()
@@ -141,6 +176,20 @@ def read_many(sha256s: list[str]) -> dict[str, bytes]:
     found = {sha: bytes(data) for sha, data in Blob.objects.filter(pk__in=set(sha256s), data__isnull=False).values_list("pk", "data")}
     for sha in set(sha256s) - found.keys():
         found[sha] = read(sha)
+    return found
+
+
+def read_heads(sha256s: list[str], limit: int) -> dict[str, bytes]:
+    """The first `limit` bytes of each blob (a message's header block, say): a file is
+    read only that far; a blob in the database comes whole (as stored)."""
+    found = {sha: bytes(data[:limit]) for sha, data in
+             Blob.objects.filter(pk__in=set(sha256s), data__isnull=False).values_list("pk", "data")}
+    for sha in set(sha256s) - found.keys():
+        try:
+            with open(path_for(sha), "rb") as fh:
+                found[sha] = fh.read(limit)
+        except FileNotFoundError:
+            continue  # missing: nothing to recognise it by
     return found
 
 

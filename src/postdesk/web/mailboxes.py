@@ -207,6 +207,7 @@ def mailbox_list(request):
     rows = list(with_health(Mailbox.objects.order_by("name")))
     for mailbox in rows:
         mailbox.warnings = mailboxes.warnings(mailbox)
+        mailbox.fetching = mailboxes.fetching(mailbox)
     return _page(request, "postdesk/mailboxes/list.html", {"title": "Mailboxes", "rows": rows})
 
 
@@ -231,6 +232,7 @@ def _detail(request, mailbox: Mailbox, test_result: mailboxes.ConnectionResult |
         "sending_rows": sending_rows,
         "ack_rows": ack_rows,
         "warnings": mailboxes.warnings(mailbox),
+        "fetching": mailboxes.fetching(mailbox),
         "test_result": test_result,
         "history": AuditEvent.objects.filter(target=mailboxes.target(mailbox)).select_related("actor").order_by("-id")[:HISTORY],
     }

@@ -23,7 +23,7 @@ from django.core import signing
 from django.urls import reverse
 from django.utils.html import escape
 
-from postdesk.mail import DisplayHTML, for_display, normalize_cid, split_reply_html
+from postdesk.mail import DisplayHTML, ReplyParts, for_display, normalize_cid
 from postdesk.models import Message
 
 INLINE_SALT = "postdesk.web.inline-image"
@@ -62,16 +62,40 @@ def read_inline_token(token: str) -> tuple[int, int] | None:
 
 
 def shown_html(message: Message, whole: bool) -> str:
-    """The HTML the frame shows: all of it, or the new part of a reply (quote folded)."""
+    """The HTML the frame shows: all of it, or the new part of a reply (quote folded),
+    as stored at processing time (never split again per view)."""
     html = message.html or ""
-    if whole:
+    if whole or message.html_new is None:
         return html
-    new, folded = split_reply_html(html)
-    return new if folded else html
+    return message.html_new
 
 
 def has_fold(message: Message) -> bool:
-    return bool(message.html) and bool(split_reply_html(message.html)[1])
+    return bool(message.html) and message.html_new is not None
+
+
+def text_parts(message: Message) -> ReplyParts | None:
+    """The stored split of a received message's text; None when nothing is folded."""
+    parts = message.text_parts or {}
+    if not parts:
+        return None
+    new, quoted, signature = parts.get("new_text", ""), parts.get("quoted_text", ""), parts.get("signature", "")
+    return ReplyParts(new, quoted, signature, "\n\n".join(p for p in (new, signature) if p))
+
+
+def ensure_display(messages: list[Message]) -> None:
+    """Messages stored before the display parts were computed at processing time get
+    them here, once (saved): through a parser process under the parse time limit,
+    so hostile input costs one view at most that long, never every view."""
+    missing = [m for m in messages if m.direction == "in" and m.text_parts is None]
+    if not missing:
+        return
+    from postdesk.process import parallel
+
+    for message, display in zip(missing, parallel.display_now([(m.text, m.html) for m in missing]), strict=True):
+        message.text_parts, message.html_new, message.remote_images = display.text_parts, display.html_new, display.remote_images
+        Message.objects.filter(pk=message.pk).update(
+            text_parts=display.text_parts, html_new=display.html_new, remote_images=display.remote_images)
 
 
 def render_body(message: Message, user_id: int, remote_images: bool, whole: bool = True) -> DisplayHTML:
@@ -87,13 +111,6 @@ def render_body(message: Message, user_id: int, remote_images: bool, whole: bool
     shown = for_display(shown_html(message, whole), cid_url, remote_images)
     document = _DOCUMENT.format(title=escape(message.subject), body=shown.html)
     return DisplayHTML(document, shown.remote_blocked)
-
-
-def remote_images_in(message: Message) -> int:
-    """How many remote images the frame leaves out until the reader asks (for the page's button)."""
-    if not message.html:
-        return 0
-    return for_display(message.html, lambda cid: None, remote_images=False).remote_blocked
 
 
 def frame_policy(origin: str, remote_images: bool) -> str:

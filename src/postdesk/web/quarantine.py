@@ -93,6 +93,7 @@ def quarantine_detail(request, pk: int):
         "raw_missing": missing,
         "preview_limit": PREVIEW_BYTES,
         "left_at_source_hint": quarantine.LEFT_AT_SOURCE_HINT,
+        "longer_limits": LONGER_LIMITS,
         "history": AuditEvent.objects.filter(target=quarantine.target(intake.pk)).select_related("actor").order_by("-id"),
     }
     return _page(request, "postdesk/quarantine/detail.html", context)
@@ -122,6 +123,14 @@ def quarantine_rerun(request, pk: int):
     intake = get_object_or_404(Intake, pk=pk)
     if intake.status != Intake.Status.QUARANTINED:
         return _not_held(request, intake)
+    longer = _parse_timeout(request)
+    if longer:
+        # A long limit must not hold this request: the worker reads it (and any
+        # `postdesk fetch` of its mailbox).
+        if not quarantine.queue_rerun(pk, longer, actor=request.user):
+            return _not_held(request, Intake.objects.get(pk=pk))
+        flash.success(request, f"#{pk} is queued: the worker reads it with a {longer} s time limit.")
+        return redirect("postdesk_web:quarantine_detail", pk=pk)
     outcome = quarantine.rerun([pk], actor=request.user).outcomes.get(pk)
     said = quarantine.describe_outcome(outcome)
     if isinstance(outcome, process.Quarantined):
@@ -131,6 +140,15 @@ def quarantine_rerun(request, pk: int):
     if isinstance(outcome, Applied) and outcome.request_number is not None:
         return redirect("postdesk_web:request", number=outcome.request_number)
     return _back(request, "postdesk_web:quarantine")
+
+
+# The longer time limits the page offers for a message that took too long to read.
+LONGER_LIMITS = (120, 600)
+
+
+def _parse_timeout(request) -> int | None:
+    value = request.POST.get("parse_timeout", "")
+    return int(value) if value.isdigit() and int(value) in LONGER_LIMITS else None
 
 
 @admin_required

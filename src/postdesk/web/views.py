@@ -26,7 +26,6 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_POST
 
 from postdesk import tags
-from postdesk.mail import split_reply
 from postdesk.models import Attachment, Mailbox, Message, Request, RequestEvent
 from postdesk.outbound.reply import ReplyChoice, parent_of, reply_choice
 from postdesk.store import blobs
@@ -80,7 +79,8 @@ def _nav(request) -> dict:
     )
     queues = [{"key": key, "label": label, "count": counts[key], "url": reverse("postdesk_web:queue", args=[key])} for key, label in QUEUES.items()]
     mailboxes = Mailbox.objects.annotate(count=Count("requests")).order_by("name")
-    return {"nav_queues": queues, "nav_mailboxes": mailboxes, "failing_mailboxes": _failing(request.user)}
+    return {"nav_queues": queues, "nav_mailboxes": mailboxes, "failing_mailboxes": _failing(request.user),
+            "unstable_mailboxes": _unstable(request.user)}
 
 
 def _failing(user) -> list[Mailbox]:
@@ -91,6 +91,13 @@ def _failing(user) -> list[Mailbox]:
 
     threshold = WorkerConfig.from_env().failing_after
     return list(Mailbox.objects.filter(enabled=True, consecutive_failures__gte=threshold).order_by("name"))
+
+
+def _unstable(user) -> list[Mailbox]:
+    """Mailboxes whose server changes UIDVALIDITY all the time (postdesk.identity), for the admins' banner."""
+    if not user.is_superuser:
+        return []
+    return list(Mailbox.objects.filter(enabled=True, identity_unstable_at__isnull=False).order_by("name"))
 
 
 def _queue_page(request, queryset: QuerySet, *, title: str, current: str):
@@ -144,14 +151,19 @@ def request_detail(request, number: int):
     )
     show_images = _message_ids(request.GET.getlist("images"))
     show_full = _message_ids(request.GET.getlist("full"))
+    # The reply splits and the remote image counts were computed when each message
+    # was processed (in a parser process, under the parse time limit) and stored;
+    # older messages get theirs once, here.  Nothing is split again per view.
+    mailframe.ensure_display(conversation)
     for message in conversation:
         received = message.direction == "in"  # ours (replies, notes) are shown as their text
         # What the template needs to embed the HTML frame and its "show images" link.
-        message.remote_images = mailframe.remote_images_in(message) if received else 0
+        if not received:
+            message.remote_images = 0
         message.images_shown = message.pk in show_images
         # A customer's reply: what they newly wrote first, the quoted history and
         # signature folded away (text behind <details>, HTML by a link that shows it all).
-        message.parts = split_reply(message.text) if received else None
+        message.parts = mailframe.text_parts(message) if received else None
         message.html_folds = received and mailframe.has_fold(message)
         message.full_shown = message.pk in show_full
         query = urlencode([(k, "1") for k, on in (("images", message.images_shown), ("full", message.full_shown)) if on])

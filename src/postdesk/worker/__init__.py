@@ -52,7 +52,12 @@ class Worker:
         self.processing.wake.set()  # whatever an earlier run left pending
         try:
             while not self.stop.is_set():
-                self._reconcile()
+                try:
+                    self._reconcile()
+                except Exception as exc:  # the database (locked, disk full): the runners go on; look again
+                    log.warning("mailboxes not reloaded (%s: %s); again in %.0f s", type(exc).__name__, exc,
+                                self.config.reload_every)
+                    connection.close()
                 self.ready.set()
                 self.stop.wait(self.config.reload_every)
         finally:

@@ -3,9 +3,12 @@
 Runners only store (intake) and acknowledge; they wake this loop when they
 stored something.  It also looks every few seconds on its own, for rows left by
 a crashed worker (their lease runs out), by `reprocess`, or by another host.
-A failure of the loop itself (database locked, disk full) is retried with
-backoff; a message that keeps failing is quarantined by process_one after
-MAX_ATTEMPTS, so it never blocks the rest.
+A failure of the loop itself (database locked, disk full) gives back what it
+had in hand at once and is retried with backoff; a message that keeps failing
+is quarantined by process_one after MAX_ATTEMPTS, so it never blocks the rest.
+Parsing happens in the parser pool (process/parallel.py) under a time limit: a
+message still being read stays pending there while the loop applies the rest
+and goes on claiming new mail from every mailbox.
 """
 
 from __future__ import annotations
@@ -60,21 +63,20 @@ class ProcessingLoop(threading.Thread):
             connection.close()
 
     def _drain(self) -> None:
-        outcomes = process.iter_process()
+        """Step until nothing is in hand.  Each step's outcomes are recorded (and the
+        sending loop woken for their acknowledgements) at once: a message still
+        being read holds nobody else's request, log line or acknowledgement."""
+        processor = process.Processor()
         try:
-            batch: list = []
-            for outcome in outcomes:
-                batch.append(outcome)
-                if len(batch) >= 100:
-                    self._record(batch)
-                    batch = []
-                if self.stop.is_set():
-                    break  # the claim in flight is given back by iter_process's finally
-            if batch:
-                self._record(batch)
+            while not self.stop.is_set():
+                outcomes = processor.step()
+                if outcomes:
+                    self._record(outcomes)
+                    self.on_processed()
+                elif not processor.held():
+                    return
         finally:
-            outcomes.close()
-            self.on_processed()
+            processor.abandon()  # stopping: what is in hand is given back at once
 
     def _record(self, outcomes: list) -> None:
         """Metrics and one structured log line per message."""

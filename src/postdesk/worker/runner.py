@@ -4,7 +4,11 @@ A runner fetches (intake and acknowledge only: processing is the processing
 loop's job), then sleeps until the next poll, or until its IDLE watcher says
 new mail is there, or, after a failure, for a backoff delay that grows up to
 the cap.  A slow or dead mailbox only ever holds its own thread and, while
-connecting, one of the worker's connection slots.
+its connection is open, one of the worker's connection slots.  A mailbox
+another fetcher holds (`postdesk fetch`, another host) is looked at again at
+the next poll, and is not a failure.  The thread never dies on an exception:
+a pass that raises (the database, the disk) is one log line, a backoff and an
+error in the mailbox's health.
 """
 
 from __future__ import annotations
@@ -58,20 +62,26 @@ class MailboxRunner(threading.Thread):
     # --- the loop -----------------------------------------------------------------
 
     def run(self) -> None:
+        crashes = 0  # passes in a row that raised (the database or disk, never the server)
         try:
             while not self.should_stop():
-                mailbox = self._load()
-                if mailbox is None:
-                    return
-                self.wake.clear()  # mail announced from here on triggers another pass
-                # request_stop() sets `stopping` before `wake`: a stop that came after the
-                # check above had its wake cleared just now, so look again, or the wait
-                # below would sleep through it (a whole poll interval or backoff delay).
-                if self.should_stop():
-                    return
-                report = self._pass(mailbox)
-                self.passes += 1
-                delay = self._after(mailbox, report)
+                try:
+                    mailbox = self._load()
+                    if mailbox is None:
+                        return
+                    self.wake.clear()  # mail announced from here on triggers another pass
+                    # request_stop() sets `stopping` before `wake`: a stop that came after the
+                    # check above had its wake cleared just now, so look again, or the wait
+                    # below would sleep through it (a whole poll interval or backoff delay).
+                    if self.should_stop():
+                        return
+                    report = self._pass(mailbox)
+                    self.passes += 1
+                    delay = self._after(mailbox, report)
+                    crashes = 0
+                except Exception as exc:  # this thread never dies: one line, backoff, health
+                    crashes += 1
+                    delay = self._crashed(exc, crashes)
                 self.wake.wait(delay)
         finally:
             self.stopping.set()  # the watcher follows its runner
@@ -84,17 +94,21 @@ class MailboxRunner(threading.Thread):
     def _pass(self, mailbox: Mailbox):
         from postdesk import pipeline
 
-        with self.connections:
-            report = pipeline.fetch_mailbox(mailbox, process_now=False, should_stop=self.should_stop)
+        # The slot is taken inside, only while the connection is open: a pass waiting
+        # for the database or parsing holds none.
+        report = pipeline.fetch_mailbox(mailbox, process_now=False, should_stop=self.should_stop, slot=self.connections)
         if report.fetched:
             metrics.FETCHED.labels(mailbox.name).inc(report.fetched)
             self.on_stored()
-        if report.error is not None:
-            metrics.FETCH_ERRORS.labels(mailbox.name, report.error_kind or "error").inc()
         return report
 
     def _after(self, mailbox: Mailbox, report) -> float:
         """Log what changed, start push where it can work; the seconds to wait."""
+        if report.busy:
+            # Another fetcher (`postdesk fetch`, another host) has it: not a failure,
+            # try again at the next poll.
+            log.info("%s; next look at the next poll", report.busy, extra={"mailbox": mailbox.name})
+            return float(mailbox.poll_interval)
         previous = mailbox.consecutive_failures  # as loaded before this pass
         if report.error is None:
             if previous:
@@ -113,6 +127,22 @@ class MailboxRunner(threading.Thread):
             log.warning("mailbox pass failed: %s (%s)", what, advice, extra=fields)
         else:
             log.info("mailbox pass failed again: %s", what, extra=fields)
+        return wait
+
+    def _crashed(self, exc: Exception, crashes: int) -> float:
+        """A pass that raised (fetch_mailbox reports errors, so this is the database
+        or the disk failing around it): one log line, health if it can be written,
+        and a backoff; the thread carries on."""
+        from postdesk import pipeline
+
+        wait = backoff.delay(crashes, self.config.backoff_base, self.config.backoff_cap)
+        report = pipeline.failed_pass(self.mailbox_id, self.mailbox_name, exc)
+        log.warning("mailbox pass failed: %s: %s (retrying)", report.error_kind, report.error,
+                    extra={"mailbox": self.mailbox_name, "kind": report.error_kind, "failures": crashes, "delay": round(wait, 1)})
+        try:
+            connection.close()  # a broken connection is not reused
+        except Exception:
+            pass
         return wait
 
     def _start_watcher(self, mailbox: Mailbox) -> None:

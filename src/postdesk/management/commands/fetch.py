@@ -6,7 +6,7 @@ import sys
 
 from postdesk.management.base import USAGE, PostdeskCommand
 from postdesk.models import Mailbox
-from postdesk.pipeline import fetch_all
+from postdesk.pipeline import LOCAL_KINDS, fetch_all
 
 
 class Command(PostdeskCommand):
@@ -28,10 +28,23 @@ class Command(PostdeskCommand):
         progress = _progress if sys.stderr.isatty() and not options["json"] else None
         reports = fetch_all(names, progress, process_now=not options["intake_only"])
         if options["json"]:
-            return self.emit_json([r.as_dict() for r in reports])
+            self.emit_json([r.as_dict() for r in reports])
+        else:
+            self._print(reports)
+        # A server's failure is reported on its line (the worker retries it; exit 0, as
+        # for cron).  A failure on our side (the disk, the database) fails the command, but
+        # only now: every other mailbox was fetched first.
+        ours = [r for r in reports if r.error_kind in LOCAL_KINDS]
+        if ours:
+            raise self.fail("; ".join(f"{r.mailbox}: {r.error_kind}: {r.error}" for r in ours))
+
+    def _print(self, reports) -> None:
         if not reports:
             self.stdout.write("no enabled mailboxes; add one with `postdesk mailbox add`")
         for r in reports:
+            if r.busy:
+                self.stdout.write(f"{r.mailbox}: skipped: {r.busy}")
+                continue
             line = f"{r.mailbox}: fetched {r.fetched}, {r.outcome_line()}"
             if r.error:
                 line += f"; ERROR ({r.error_kind}): {r.error}"

@@ -142,11 +142,7 @@ class Command(PostdeskCommand):
         if not rows:
             self.stdout.write("no mailboxes; add one with `postdesk mailbox add`")
         for m in Mailbox.objects.select_related("assign_to"):
-            health = "ok" if not m.last_error else f"FAILING x{m.consecutive_failures}: {m.last_error}"
-            if m.last_attempt_at is None:
-                health = "never fetched"
-            flag = "" if m.enabled else " (disabled)"
-            self.stdout.write(f"{m.name:<16} {describe(m):<50} {health}{flag}")
+            self.stdout.write(f"{m.name:<16} {describe(m):<50} {health_line(m)}")
 
     def _show(self, options):
         mailbox = self._get(options["name"])
@@ -235,6 +231,20 @@ class Command(PostdeskCommand):
     def _warn(self, mailbox: Mailbox) -> None:
         for warning in warnings(mailbox):
             self.stderr.write(f"warning: {warning}")
+
+
+def health_line(m: Mailbox) -> str:
+    """What `mailbox list` says about a mailbox's health, flags after it."""
+    health = "ok" if not m.last_error else f"FAILING x{m.consecutive_failures}: {m.last_error}"
+    if m.last_attempt_at is None:
+        health = "never fetched"
+    flags = [] if m.enabled else ["(disabled)"]
+    if m.identity_unstable_at is not None:
+        flags.append("UNSTABLE IDENTITY (UIDVALIDITY keeps changing: use after-import move or delete)")
+    busy = mailboxes.fetching(m)
+    if busy:
+        flags.append(f"(being fetched by {busy})")
+    return " ".join([health, *flags])
 
 
 def read_smtp_password(options) -> str | None:

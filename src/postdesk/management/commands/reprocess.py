@@ -7,12 +7,16 @@ from postdesk.management.base import USAGE, PostdeskCommand
 
 
 class Command(PostdeskCommand):
-    help = ("Re-run quarantined messages (by ID, or --all) through processing; the size limit does not apply. "
-            "A message left on the server as too large is downloaded again by the mailbox's next pass.")
+    help = ("Re-run quarantined messages (by ID, or --all) through processing; the size limit does not apply; "
+            "--parse-timeout gives them longer to read.  A message left on the server as too large is downloaded "
+            "again by the mailbox's next pass.")
 
     def add_arguments(self, parser):
         parser.add_argument("ids", nargs="*", type=int, metavar="ID")
         parser.add_argument("--all", action="store_true", help="every quarantined message")
+        parser.add_argument("--parse-timeout", type=int, metavar="SECONDS",
+                            help="time limit to read each message, instead of POSTDESK_PARSE_TIMEOUT "
+                                 "(for one that took too long to read)")
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args, **options):
@@ -25,7 +29,10 @@ class Command(PostdeskCommand):
                 raise self.fail(f"no intake {', '.join(map(str, missing))}", USAGE)
         else:
             raise self.fail("name the IDs to re-run, or --all (see `postdesk quarantine list`)", USAGE)
-        rerun = quarantine.rerun(ids)
+        limit = options["parse_timeout"]
+        if limit is not None and limit <= 0:
+            raise self.fail("--parse-timeout must be a number of seconds above 0", USAGE)
+        rerun = quarantine.rerun(ids, parse_timeout=limit)
         report = rerun.report
         released = [o for o in rerun.outcomes.values() if isinstance(o, quarantine.Released)]
         if options["json"]:
