@@ -126,9 +126,10 @@ def recognise(mailbox: Mailbox, numbering: Numbering, source, listing: list) -> 
             if server_date is not None:
                 by_shape[(size, server_date)].append((pk, raw_id))
     candidates = [item for item in unknown if (item.size, item.server_date) in by_shape]
-    if not candidates or not hasattr(source, "message_ids"):
+    if not candidates or not hasattr(source, "message_id_headers"):
         return 0
-    listed_ids = source.message_ids([item.key for item in candidates])
+    headers = source.message_id_headers([item.key for item in candidates])
+    listed_ids = {key: header_message_id(header) for key, header in headers.items()}
     stored_ids = _stored_message_ids({raw_id for rows in by_shape.values() for _, raw_id in rows})
     moves: dict[int, str] = {}
     for item in candidates:

@@ -39,6 +39,9 @@ def message_dict(message: Message, attachments: list[Attachment]) -> dict:
         "text": message.text,
         "auto_submitted": message.auto_submitted or None,
         "defects": message.defects,
+        "joined_by": message.thread_rule or None,
+        "reply_to": message.reply_to,
+        "reply_to_trusted": message.reply_to_trusted,
         "attachments": [
             {"filename": a.filename, "content_type": a.content_type, "size": a.size, "sha256": a.blob_id, "inline": a.inline}
             for a in attachments
@@ -53,4 +56,7 @@ def detail(request: Request) -> dict:
     for attachment in Attachment.objects.filter(message__request=request).order_by("message_id", "position"):
         by_message[attachment.message_id].append(attachment)
     data["messages"] = [message_dict(m, by_message[m.pk]) for m in messages]
+    # A stranger's message that named this request's tag opened a request of its own (process/thread.py).
+    data["mentions"] = sorted(request.mentions.values_list("pk", flat=True))
+    data["mentioned_by"] = sorted(request.mentioned_by.values_list("pk", flat=True))
     return data

@@ -222,6 +222,11 @@ def test_stranger_at_the_customers_free_mail_domain_opens_a_request_that_mention
     assert history(request)[-1] == f"mentioned: by #{new.pk}, a request of its own ({why})"
     message = new.messages.get()
     assert (message.thread_rule, message.reply_to_trusted) == ("created", True)  # its own request: its own Reply-To
+    # `requests show --json` and `export` carry the link both ways.
+    from postdesk import serialize
+
+    assert serialize.detail(new)["mentions"] == [request.pk] and serialize.detail(request)["mentioned_by"] == [new.pk]
+    assert serialize.detail(new)["messages"][0]["joined_by"] == "created"
 
 
 def test_stranger_answering_our_reply_on_their_own_request_joins_it_despite_the_first_tag(desk):

@@ -210,20 +210,19 @@ class ImapSource:
     def count(self) -> int:
         return len(self.client.search("ALL"))
 
-    def message_ids(self, keys: list[str]) -> dict[str, str]:
-        """{key: Message-ID without <>}: a header fetch of a few bytes each, to recognise
-        messages we hold under an older UIDVALIDITY without downloading them (postdesk.identity)."""
-        from postdesk.identity import header_message_id
-
+    def message_id_headers(self, keys: list[str]) -> dict[str, bytes]:
+        """{key: its Message-ID header field, raw}: a header fetch of a few bytes each, so
+        messages held under an older UIDVALIDITY are recognised without downloading them
+        (postdesk.identity reads the field)."""
         by_uid = {self._uid(k): k for k in keys}
-        found: dict[str, str] = {}
+        found: dict[str, bytes] = {}
         uids = sorted(by_uid)
         for start in range(0, len(uids), FETCH_SIZE_CHUNK):
             response = self.client.fetch(uids[start : start + FETCH_SIZE_CHUNK], ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
             for uid, data in response.items():
                 header = next((v for k, v in data.items() if k.startswith(b"BODY[HEADER")), None)
                 if uid in by_uid and header:
-                    found[by_uid[uid]] = header_message_id(bytes(header))
+                    found[by_uid[uid]] = bytes(header)
         return found
 
     def close(self) -> list[str]:
