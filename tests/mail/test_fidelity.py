@@ -12,14 +12,13 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timezone
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from postdesk.mail import ParsedMessage, fingerprint, parse
-from tests.mail._build import encoded_word, message, multipart, part, text_message
+from tests.mail._build import message, multipart, part, text_message
 
 # --------------------------------------------------------------------------- 1. broken header blocks
 
@@ -293,10 +292,6 @@ def test_a_non_text_label_in_an_encoded_word_is_detected():
 
 
 # --------------------------------------------------------------------------- 6. the fingerprint
-
-
-def _note(received: str) -> ParsedMessage:
-    return parse(f"Received: by mx.example.org; {received}\nFrom: alice@example.com\nSubject: Note\n\nCall me.\n".encode())
 
 
 def test_two_messages_without_message_id_or_date_are_two():
