@@ -39,7 +39,7 @@ MAX_FORMATTING = 24  # formatting elements (<b>, <font>, ...) the parser keeps t
 # Elements the parser may re-open ("reconstruct") in all: each costs an element
 # in its output, so a few thousand misnested <b> made it grow quadratically.
 MAX_REOPENED = 5_000
-MAX_LISTS = 16  # nested lists: HTML-to-text indents each level (quadratic text)
+MAX_LISTS = 24  # nested lists and items: HTML-to-text indents each level (quadratic text)
 MAX_TAG_CHARS = 2048
 MAX_TEXT_RUN = 2048
 MAX_KEPT_ATTRIBUTES = 64
@@ -89,7 +89,7 @@ _IMPLIES_CLOSE = _CLOSES_P | set(_HEADINGS) | {
     "li", "dd", "dt", "td", "th", "tr", "tbody", "thead", "tfoot", "option", "optgroup", "a", "button", "nobr",
 }  # fmt: skip
 _BLOCK_LIKE = _SPECIAL - {"br", "img", "wbr"}
-_LISTS = {"ul", "ol", "dl", "menu", "dir"}
+_LISTS = {"ul", "ol", "dl", "menu", "dir", "li", "dd", "dt"}
 # Start tags before which the parser re-opens formatting elements closed early.
 _NO_REOPEN = (_SPECIAL - {"applet", "marquee", "object", "area", "br", "embed", "img", "keygen", "wbr", "input"}) | {"dialog", "search"}
 

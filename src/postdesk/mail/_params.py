@@ -70,10 +70,18 @@ def _kept(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     for name, val in pairs[1:]:
         if len(name) > MAX_PARAM_NAME_CHARS or name.split("*", 1)[0].lower() not in _KEPT:
             continue
-        kept.append((name, val[:MAX_PARAM_VALUE_CHARS]))
+        kept.append((name, _capped(val)))
         if len(kept) > MAX_KEPT_PARAMS:
             break
     return kept
+
+
+def _capped(value: str) -> str:
+    if len(value) <= MAX_PARAM_VALUE_CHARS:
+        return value
+    if value.startswith('"'):  # keep it a quoted string: cut inside, close the quote
+        return value[: MAX_PARAM_VALUE_CHARS - 1].rstrip("\\") + '"'
+    return value[:MAX_PARAM_VALUE_CHARS]
 
 
 class MimeMessage(Message):

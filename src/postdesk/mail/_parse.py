@@ -476,6 +476,7 @@ def _tnef_attachments(data: bytes, defects: list[str]) -> list[Attachment]:
 
     from tnefparse import TNEF
 
+    data = _tnef_prefix(data, defects)
     try:
         tnef = TNEF(data, do_checksum=False)
     except Exception as exc:
@@ -497,6 +498,26 @@ def _tnef_attachments(data: bytes, defects: list[str]) -> list[Attachment]:
     if body_text:
         found.append(_attachment(body_text.encode("utf-8"), "winmail-body.txt", "text/plain", None, None))
     return found
+
+
+# tnefparse copies the rest of the data for every attribute it reads: quadratic
+# in the number of attributes (4 MB of zeros: 90 s).  It reads the attributes
+# up to this many bytes copied in all (real winmail.dat files: a few dozen
+# attributes); the file itself stays an attachment whole.
+MAX_TNEF_COPIED = 1 << 30
+
+
+def _tnef_prefix(data: bytes, defects: list[str]) -> bytes:
+    """The leading attributes of a TNEF stream that tnefparse can read in time."""
+    offset, copied, size = 6, 0, len(data)
+    while offset + 12 < size:  # tnefparse's own walk (TNEF.MIN_OBJ_SIZE, TNEFObject.length)
+        remaining = size - offset
+        copied += remaining
+        if copied > MAX_TNEF_COPIED:
+            defects.append(f"winmail.dat: too many parts to unpack all; read up to byte {offset}")
+            return data[:offset]
+        offset += min(remaining, int.from_bytes(data[offset + 5 : offset + 9], "little") + 11)
+    return data
 
 
 def _tnef_body_text(tnef) -> str | None:
