@@ -179,7 +179,7 @@ def _html_depth(html: str) -> int:
 
 
 def test_a_megabyte_of_nested_divs():
-    result = _parsed(hostile.nested_divs())
+    result = _parsed(hostile.nested_divs(900_000))  # under the 1M characters of HTML read
     assert result.html.endswith("hello" + "</div>" * (MAX_DEPTH - 2)) or "hello" in result.html
     assert _html_depth(result.html) <= MAX_DEPTH
     assert result.text == "hello"
@@ -225,9 +225,9 @@ def test_unclosed_tags_and_nested_lists():
     _defect(result, "lists")
 
 
-def test_a_tag_with_a_hundred_thousand_attributes_keeps_the_known_ones():
-    result = _parsed(hostile.many_attributes())
-    assert "color:red" in result.html and "a99999" not in result.html
+def test_a_tag_with_sixty_thousand_attributes_keeps_the_known_ones():
+    result = _parsed(hostile.many_attributes(60_000))  # under the 1M characters of HTML read
+    assert "color:red" in result.html and "a59999" not in result.html
     assert result.text == "text"
     _defect(result, "attributes")
 
@@ -261,10 +261,10 @@ def test_html_over_the_limit_is_kept_whole_as_an_attachment():
     _defect(result, "the whole kept as body.html")
 
 
-def test_comments_and_entities_by_the_hundred_thousand():
-    assert _parsed(hostile.many_comments()).text.count("x") == 100_000
+def test_comments_and_entities_by_the_ten_thousand():
+    assert _parsed(hostile.many_comments(80_000)).text.count("x") == 80_000
     assert _parsed(hostile.unclosed_comment()).html is not None
-    assert _parsed(hostile.many_entities(50_000)).text.count("A") == 50_000
+    assert _parsed(hostile.many_entities(40_000)).text.count("A") == 40_000
 
 
 def test_for_display_of_deeply_nested_stored_html():

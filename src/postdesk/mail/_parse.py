@@ -28,7 +28,7 @@ from postdesk.mail._auto import classify
 from postdesk.mail._charsets import decode_body, decode_header_bytes
 from postdesk.mail._filenames import safe_filename
 from postdesk.mail._headers import MAX_HEADER_CHARS, HeaderReader, decode_words
-from postdesk.mail._params import MimeMessage
+from postdesk.mail._params import MAX_PARAMS_CHARS, MimeFeedParser, MimeMessage
 from postdesk.mail._payload import (
     decode_transfer_encoding,
     decoded_payload,
@@ -44,9 +44,10 @@ MAX_DEPTH = 200  # MIME nesting we follow; deeper subtrees are kept whole as att
 MAX_FORWARD_DEPTH = 3  # forwarded messages whose text we read to fill an empty body
 # HTML the sanitizer and HTML-to-text read from one part; the rest is kept as an
 # attachment.  Their cost grows with the size (a 5 MB table: seconds).
-MAX_HTML_CHARS = 4_000_000
+MAX_HTML_CHARS = 1_000_000
 
 _SERIALIZE = policy.default.clone(refold_source="none", linesep="\r\n")
+_SERIALIZE_LONG = policy.compat32.clone(max_line_length=0, linesep="\r\n")
 # The MIME tree is built with compat32 and the header fields we show are decoded
 # with policy.default's header parser (_headers.py).  Why not policy.default for
 # the tree: it re-parses a header on every access, about 0.2 ms per Content-Type,
@@ -198,7 +199,7 @@ def _tree(raw: bytes, tree_policy) -> Message:
     """The stdlib parser, fed in slices: message_from_bytes would first decode the
     whole message into one string (2 bytes a character once any byte is 8-bit)
     and split all of it into lines at once; slices keep a 50 MB message near 3x."""
-    parser = email.parser.BytesFeedParser(policy=tree_policy)
+    parser = MimeFeedParser(policy=tree_policy)
     view = memoryview(raw)
     for start in range(0, len(raw), _FEED_SLICE):
         parser.feed(bytes(view[start : start + _FEED_SLICE]))
@@ -450,14 +451,24 @@ def _content_location(part: Message) -> str | None:
 
 
 def _serialize(msg: Message, defects: list[str]) -> bytes:
+    # policy.default parses a header again while writing it out (the generator
+    # reads Content-Type through the message's policy): seconds for one long
+    # Content-Type.  Such a message is written with compat32, unfolded.
     try:
-        return msg.as_bytes(policy=_SERIALIZE)
+        return msg.as_bytes(policy=_SERIALIZE_LONG if _has_long_header(msg) else _SERIALIZE)
     except Exception:
         try:
             return msg.as_bytes(policy=policy.compat32)
         except Exception:
             defects.append("forwarded message could not be re-serialized; kept as text")
             return msg.as_string(policy=policy.compat32).encode("utf-8", "surrogateescape")
+
+
+def _has_long_header(msg: Message) -> bool:
+    for count, part in enumerate(msg.walk()):
+        if count > 10_000 or any(len(str(value)) > MAX_PARAMS_CHARS for _name, value in part.raw_items()):
+            return True
+    return False
 
 
 def _headline(msg: Message, defects: list[str]) -> ForwardedMessage:
@@ -722,7 +733,8 @@ def _text_of_last_resort(result: ParsedMessage, raw: bytes, forward_depth: int) 
         if attachment.filename == "winmail-body.txt" and attachment.content_type == "text/plain":
             return attachment.data.decode("utf-8", "replace")
     if result.html:
-        return _html.to_text(result.html)
+        # Sanitized HTML can be longer than its source (nh3 adds rel="..." to links): capped again.
+        return _html.to_text(result.html[:MAX_HTML_CHARS])
     if not result.attachments and body_of(raw):
         # The structure yielded nothing (boundaries the stdlib could not follow):
         # show the body's lines that are not MIME scaffolding rather than nothing.
