@@ -43,7 +43,7 @@ except ImportError:
     sys.path.insert(0, str(REPO_ROOT / "src"))
 
 TARGET_MAX_SECONDS = 5.0
-MAX_MESSAGE_BYTES = 1_000_000  # mutations that repeat things stop here (keeps the run in minutes)
+MAX_MESSAGE_BYTES = 600_000  # mutations that repeat things stop here (keeps the run in minutes)
 ALARM_SECONDS = 120  # a parse stuck in Python code this long is reported as an exception
 
 # --------------------------------------------------------------------------- seeds
@@ -131,9 +131,9 @@ def _cap(raw: bytes) -> bytes:
 
 
 def _times(rng: random.Random, small: list[int], big: list[int]) -> int:
-    """A repeat count: mostly small; one time in thirty big (what finds the
+    """A repeat count: mostly small; one time in fifty big (what finds the
     quadratic paths, and what makes a run long)."""
-    return rng.choice(big if rng.random() < 1 / 30 else small)
+    return rng.choice(big if rng.random() < 1 / 50 else small)
 
 
 def flip_bytes(rng: random.Random, raw: bytes, seeds) -> tuple[bytes, str]:
@@ -299,7 +299,7 @@ def mutated(seed: int, index: int, seeds: list[tuple[str, bytes]]) -> tuple[byte
     rng = random.Random(f"{seed}:{index}")
     hostile = [s for s in seeds if s[0].startswith("hostile:")]
     ordinary = [s for s in seeds if not s[0].startswith("hostile:")] or hostile
-    name, raw = rng.choice(hostile if rng.random() < 0.15 else ordinary)
+    name, raw = rng.choice(hostile if rng.random() < 0.1 else ordinary)
     steps = [name]
     for _ in range(rng.choice([1, 1, 2, 3])):
         raw, what = rng.choice(MUTATIONS)(rng, raw, seeds)

@@ -9,6 +9,7 @@ inline CSS, because ammonia passes style values through untouched, and we keep
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote
@@ -71,17 +72,21 @@ def sanitize(html: str, location_to_cid: Mapping[str, str] | None = None, defect
     return _clean(html, attribute_filter, defects)
 
 
-_last_bounded: list = [None, None]  # (input, result): a part is read for HTML and for text
+# The last input bounded and its result, per thread (the web server shows
+# messages from several threads): the parser reads one HTML part twice, for
+# the HTML and for the text.
+_last = threading.local()
 
 
 def _bounded(html: str, defects: list[str] | None) -> str:
     """The input the native parsers get: nesting, tags and text runs bounded
     (_html_bounds.py), so that no HTML makes them slow."""
-    if _last_bounded[0] is html:
-        bounded = _last_bounded[1]
+    last = getattr(_last, "pair", None)
+    if last is not None and last[0] is html:
+        bounded = last[1]
     else:
         bounded = bound_html(html, _ATTRS)
-        _last_bounded[:] = [html, bounded]
+        _last.pair = (html, bounded)
     if defects is not None:
         defects.extend(bounded.defects)
     return bounded.html

@@ -435,6 +435,7 @@ class _Bounder:
             self.formatting_count -= 1
             if not entry.open:
                 self.closed_entries -= 1
+            entry.open = False  # off the list: closing its element leaves nothing to re-open
 
     def end_formatting(self, name: str) -> None:
         """The adoption agency, roughly: the element and its entry go when in scope."""

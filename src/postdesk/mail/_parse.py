@@ -28,7 +28,7 @@ from postdesk.mail._auto import classify
 from postdesk.mail._charsets import decode_body, decode_header_bytes
 from postdesk.mail._filenames import safe_filename
 from postdesk.mail._headers import MAX_HEADER_CHARS, HeaderReader, decode_words
-from postdesk.mail._params import MAX_PARAMS_CHARS, MimeFeedParser, MimeMessage
+from postdesk.mail._params import MAX_PARAMS_CHARS, MAX_PARTS, MimeFeedParser, MimeMessage, TooManyParts
 from postdesk.mail._payload import (
     decode_transfer_encoding,
     decoded_payload,
@@ -47,7 +47,21 @@ MAX_FORWARD_DEPTH = 3  # forwarded messages whose text we read to fill an empty 
 MAX_HTML_CHARS = 1_000_000
 
 _SERIALIZE = policy.default.clone(refold_source="none", linesep="\r\n")
-_SERIALIZE_LONG = policy.compat32.clone(max_line_length=0, linesep="\r\n")
+
+
+class _Verbatim(policy.Compat32):
+    """Header fields written as they came (their folds kept, nothing re-encoded):
+    compat32's own folding goes through email.header.Header, quadratic in a
+    long value (a To of 30,000 encoded words: minutes)."""
+
+    def fold(self, name, value):
+        return name + ": " + self.linesep.join(str(value).splitlines()) + self.linesep
+
+    def fold_binary(self, name, value):
+        return self.fold(name, value).encode("ascii", "surrogateescape")
+
+
+_SERIALIZE_LONG = _Verbatim(linesep="\r\n")
 # The MIME tree is built with compat32 and the header fields we show are decoded
 # with policy.default's header parser (_headers.py).  Why not policy.default for
 # the tree: it re-parses a header on every access, about 0.2 ms per Content-Type,
@@ -113,6 +127,7 @@ def _counted(defects: list[str]) -> list[str]:
 
 def _parse(raw: bytes, defects: list[str], forward_depth: int) -> ParsedMessage:
     msg = _message_from_bytes(raw, defects)
+    read_up_to = getattr(msg, "read_up_to", None)
     tree = _Tree()
     root_type = _content_type(msg, defects)
     if msg.is_multipart() and root_type.startswith("multipart/"):
@@ -127,6 +142,9 @@ def _parse(raw: bytes, defects: list[str], forward_depth: int) -> ParsedMessage:
     body_ids = {id(leaf) for leaf in tree.text_body + tree.html_body if leaf.content_type in ("text/plain", "text/html")}
     attachments, location_map = _attachments(tree, body_ids, defects)
     attachments.extend(_oversized_html(tree, defects))
+    if read_up_to is not None:
+        defects.append(f"more than {MAX_PARTS} MIME parts: read up to byte {read_up_to}, the whole message kept as original.eml")
+        attachments.append(_attachment(raw, "original.eml", "message/rfc822", None, None))
     html = _html_body(tree.html_body, location_map, defects)
     text, uu_files = _text_body(tree.text_body, defects)
     for name, data in uu_files:
@@ -201,9 +219,19 @@ def _tree(raw: bytes, tree_policy) -> Message:
     and split all of it into lines at once; slices keep a 50 MB message near 3x."""
     parser = MimeFeedParser(policy=tree_policy)
     view = memoryview(raw)
-    for start in range(0, len(raw), _FEED_SLICE):
-        parser.feed(bytes(view[start : start + _FEED_SLICE]))
-    return parser.close()
+    start = 0
+    try:
+        for start in range(0, len(raw), _FEED_SLICE):
+            parser.feed(bytes(view[start : start + _FEED_SLICE]))
+        return parser.close()
+    except TooManyParts:
+        # Read what came before the slice that went over; _parse keeps the whole.
+        cut = raw.rfind(b"\n", 0, start) + 1
+        parser = MimeFeedParser(policy=tree_policy, max_parts=None)
+        parser.feed(raw[:cut])
+        msg = parser.close()
+        msg.read_up_to = cut
+        return msg
 
 
 def _message_from_bytes(raw: bytes, defects: list[str]) -> Message:
@@ -453,7 +481,7 @@ def _content_location(part: Message) -> str | None:
 def _serialize(msg: Message, defects: list[str]) -> bytes:
     # policy.default parses a header again while writing it out (the generator
     # reads Content-Type through the message's policy): seconds for one long
-    # Content-Type.  Such a message is written with compat32, unfolded.
+    # Content-Type.  Such a message is written with its header fields verbatim.
     try:
         return msg.as_bytes(policy=_SERIALIZE_LONG if _has_long_header(msg) else _SERIALIZE)
     except Exception:
