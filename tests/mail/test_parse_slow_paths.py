@@ -20,7 +20,7 @@ from postdesk.mail._html import _ATTRS, sanitize, to_text
 from postdesk.mail._html_bounds import MAX_DEPTH, MAX_FORMATTING, bound_html
 from postdesk.mail._params import split_params
 from tests.mail import _hostile as hostile
-from tests.mail._build import message, multipart, part
+from tests.mail._build import encoded_word, message, multipart, part
 from tests.mail.test_parse_hostile import PROPERTY, assert_safe
 
 
@@ -152,6 +152,40 @@ def test_message_rfc822_nested_two_thousand_deep():
 def test_forwards_nested_fifty_deep():
     result = _parsed(hostile.nested_rfc822_attachments())
     assert len(result.attachments) == 1 and result.attachments[0].forwarded is not None
+
+
+def test_multiparts_three_hundred_deep_around_many_lines():
+    # The feed parser tests every line against every open boundary: followed 24 deep.
+    opening = b"".join(b"--b%d\nContent-Type: multipart/mixed; boundary=b%d\n\n" % (i, i + 1) for i in range(300))
+    body = opening + b"--b300\nContent-Type: text/plain\n\n" + b"line\n" * 100_000 + b"deepest\n"
+    result = _parsed(hostile._with_body(b"multipart/mixed; boundary=b0", body))
+    assert "deepest" in result.text
+    _defect(result, "boundary not followed")
+
+
+def test_fifty_thousand_parts_are_read_up_to_the_limit_and_kept_whole():
+    raw = hostile.many_parts(50_000)
+    result = _parsed(raw)
+    assert "part 0" in result.text
+    [whole] = [a for a in result.attachments if a.filename == "original.eml"]
+    assert whole.data == raw
+    _defect(result, "MIME parts: read up to byte")
+
+
+def test_twenty_thousand_to_fields():
+    raw = b"".join(b"To: p%d@example.com\n" % i for i in range(20_000)) + message()
+    result = _parsed(raw)
+    assert len(result.to) >= 100 and result.to[0].address == "p0@example.com"
+    _defect(result, "fields; the first 100 read")
+
+
+def test_forward_with_a_header_of_thirty_thousand_encoded_words():
+    inner = message(headers=[("To", " ".join([encoded_word("ä")] * 30_000)), ("Subject", "inner")])
+    raw = message(multipart("mixed", [part("text/plain", "fyi"), b"Content-Type: message/rfc822\n\n" + inner]))
+    result = _parsed(raw)
+    [forward] = result.attachments
+    assert forward.forwarded.subject == "inner"
+    assert forward.data.count(b"=?utf-8?B?") == 30_000  # written out as it came
 
 
 # --------------------------------------------------------------------------- HTML
