@@ -67,6 +67,9 @@ _LANGUAGES = ("en", "de", "fr", "es", "it", "nl", "sv", "da", "cs", "ja", "ko", 
 # further down than that is missed, a huge body stays fast.
 _MAX_HEADER_LINE = 400
 _MAX_HEADER_SEARCH = 100_000
+# ... and after this many lines: the patterns cost about 40 us a line whatever
+# its length (30,000 one-letter lines: 1.3 s).
+_MAX_HEADER_LINES = 5_000
 # Longer text or HTML is shown whole, nothing folded: reading it line by line
 # costs about a microsecond a character, and folding is only a convenience.
 MAX_SPLIT_CHARS = 1_000_000
@@ -118,7 +121,7 @@ def _classify(lines: list[str]) -> list[str] | None:
     searchable, budget = [], _MAX_HEADER_SEARCH
     for line in norm:
         budget -= len(line) + 1
-        if budget < 0:
+        if budget < 0 or len(searchable) >= _MAX_HEADER_LINES:
             break
         searchable.append(line if len(line) <= _MAX_HEADER_LINE else "")
     searchable = "\n".join(searchable)
