@@ -270,8 +270,13 @@ class _Bounder:
             if html.startswith("</>", pos):
                 return pos + 3
             end = html.find(">", pos)
-            return end + 1 if end >= 0 else len(html)
-        return len(html)  # "<a ..." without its ">": the rest is inside the tag
+            if end >= 0:
+                return end + 1
+        # "<a ..." without its ">": the rest is inside a tag the parser drops at
+        # the end; left out here, since its tokenizer would still read (and
+        # compare) every attribute in it.
+        self.replace(pos, len(html), "")
+        return len(html)
 
     def special_start_tag(self, name: str, m: re.Match) -> int:
         """Void, raw-text and formatting elements, and anything inside <svg>/<math>."""
