@@ -246,6 +246,47 @@ def test_extract_uses_safe_names_and_stays_inside_the_directory(run, tmp_path):
     assert all(p.is_file() and p.parent == out_dir for p in out_dir.iterdir())
 
 
+def test_extract_five_thousand_attachments_of_one_name_writes_them_all(run, tmp_path):
+    # Issue 10: the search for a free name started at " (2)" for every
+    # attachment (quadratic: 190 s); each name now remembers its next number.
+    msg = tmp_path / "many.eml"
+    msg.write_bytes(build_message(*[("same.txt", "text/plain", b"copy %d\n" % i) for i in range(5000)]))
+    out_dir = tmp_path / "out"
+    _ok(run("inspect", str(msg), "--extract", str(out_dir)))
+    names = {p.name for p in out_dir.iterdir()}
+    assert len(names) == 5000
+    assert {"same.txt", "same (2).txt", "same (5000).txt"} <= names
+    assert (out_dir / "same.txt").read_bytes() == b"copy 0\n"
+    assert (out_dir / "same (5000).txt").read_bytes() == b"copy 4999\n"
+
+
+def test_extract_passes_over_a_dangling_symlink_and_writes_the_rest(run, report_file, tmp_path):
+    # Issue 10: a dangling symlink under an attachment's name aborted the rest.
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    elsewhere = tmp_path / "elsewhere.pdf"
+    (out_dir / "report.pdf").symlink_to(elsewhere)
+    proc = run("inspect", str(report_file), "--extract", str(out_dir))
+    _ok(proc)
+    assert not elsewhere.exists(), "the link was followed"
+    assert (out_dir / "report.pdf").is_symlink()
+    assert (out_dir / "report (2).pdf").read_bytes() == PDF
+    assert (out_dir / "notes.txt").read_bytes() == NOTES
+    assert "symbolic link" in _err(proc)
+
+
+def test_extract_never_writes_through_a_symlink_to_an_existing_file(run, report_file, tmp_path):
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"precious")
+    (out_dir / "notes.txt").symlink_to(victim)
+    _ok(run("inspect", str(report_file), "--extract", str(out_dir)))
+    assert victim.read_bytes() == b"precious"
+    assert (out_dir / "notes (2).txt").read_bytes() == NOTES
+    assert (out_dir / "report.pdf").read_bytes() == PDF
+
+
 # --------------------------------------------------------------------------- errors
 
 

@@ -9,11 +9,14 @@ inline CSS, because ammonia passes style values through untouched, and we keep
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote
 
 import nh3
+
+from postdesk.mail._html_bounds import bound_html
 
 _TAGS = set(nh3.ALLOWED_TAGS) | {"font", "center", "big", "tfoot", "th", "caption", "u"}
 _GENERIC_ATTRS = {"style", "align", "valign", "dir", "lang", "title", "width", "height", "bgcolor", "color", "border"}
@@ -48,9 +51,10 @@ def _safe_style(value: str) -> str | None:
     return None if _DANGEROUS_CSS.search(value) else value
 
 
-def sanitize(html: str, location_to_cid: Mapping[str, str] | None = None) -> str:
+def sanitize(html: str, location_to_cid: Mapping[str, str] | None = None, defects: list[str] | None = None) -> str:
     """Safe HTML for a sandboxed frame.  `location_to_cid` rewrites Content-Location
-    references (an image named by URL inside the mail) into `cid:` references."""
+    references (an image named by URL inside the mail) into `cid:` references.
+    What had to be cut to keep the sanitizer fast goes into `defects`."""
     locations = dict(location_to_cid or {})
 
     def attribute_filter(tag: str, attr: str, value: str) -> str | None:
@@ -65,12 +69,32 @@ def sanitize(html: str, location_to_cid: Mapping[str, str] | None = None) -> str
                 return stripped if tag == "img" and _SAFE_DATA_IMAGE.match(stripped) else None
         return value
 
-    return _clean(html, attribute_filter)
+    return _clean(html, attribute_filter, defects)
 
 
-def _clean(html: str, attribute_filter) -> str:
+# The last input bounded and its result, per thread (the web server shows
+# messages from several threads): the parser reads one HTML part twice, for
+# the HTML and for the text.
+_last = threading.local()
+
+
+def _bounded(html: str, defects: list[str] | None) -> str:
+    """The input the native parsers get: nesting, tags and text runs bounded
+    (_html_bounds.py), so that no HTML makes them slow."""
+    last = getattr(_last, "pair", None)
+    if last is not None and last[0] is html:
+        bounded = last[1]
+    else:
+        bounded = bound_html(html, _ATTRS)
+        _last.pair = (html, bounded)
+    if defects is not None:
+        defects.extend(bounded.defects)
+    return bounded.html
+
+
+def _clean(html: str, attribute_filter, defects: list[str] | None = None) -> str:
     return nh3.clean(
-        html,
+        _bounded(html, defects),
         tags=_TAGS,
         clean_content_tags=_CLEAN_CONTENT,
         attributes=_ATTRS,
@@ -134,21 +158,49 @@ def normalize_cid(reference: str) -> str:
     return unquote(reference).strip().strip("<>").strip().lower()
 
 
-_HEAD = re.compile(r"<head\b.*?</head\s*>", re.I | re.S)
 _BLANKS = re.compile(r"\n[ \t]*\n([ \t]*\n)+")
+_LINE_BREAKING_TAG = re.compile(r"</?(?:p|div|br|tr|li|dt|dd|h[1-6]|table|blockquote|pre|hr)\b[^<>]*>", re.I)
+# inscriptis lays out tables and lists at a few microseconds a character (a
+# 1.4 MB table: 4.7 s); longer HTML gets the plain reading below.
+MAX_LAYOUT_CHARS = 400_000
 
 
-def to_text(html: str) -> str:
+def to_text(html: str, defects: list[str] | None = None) -> str:
     """Readable plain text from HTML (tables and lists laid out), for text-less mail."""
-    try:
-        from inscriptis import get_text
-        from inscriptis.model.config import ParserConfig
+    html = _bounded(html, defects)
+    text = ""
+    if len(html) <= MAX_LAYOUT_CHARS:
+        try:
+            from inscriptis import get_text
+            from inscriptis.model.config import ParserConfig
 
-        text = get_text(html, ParserConfig(display_links=False, display_images=False))
-    except Exception:  # inscriptis/lxml refuse some inputs; fall back to tag stripping
-        text = nh3.clean(_HEAD.sub("", html), tags=set(), clean_content_tags=_CLEAN_CONTENT)
-        import html as html_module
-
-        text = html_module.unescape(text)
+            text = get_text(html, ParserConfig(display_links=False, display_images=False))
+        except Exception:  # inscriptis/lxml refuse some inputs; the plain reading below
+            text = ""
+    elif defects is not None:
+        defects.append(f"HTML of {len(html)} characters: its text read without table layout")
+    if not text.strip():
+        # Also when inscriptis found nothing: libxml2 returns an empty tree for
+        # input it gives up on, and no text may be lost silently.
+        text = _plain_text(html)
     lines = [line.rstrip() for line in text.splitlines()]
     return _BLANKS.sub("\n\n", "\n".join(lines)).strip()
+
+
+def _plain_text(html: str) -> str:
+    """Tags stripped (line-breaking ones become line breaks), entities decoded."""
+    import html as html_module
+
+    text = nh3.clean(_LINE_BREAKING_TAG.sub("\n", _without_head(html)), tags=set(), clean_content_tags=_CLEAN_CONTENT)
+    return html_module.unescape(text)
+
+
+def _without_head(html: str) -> str:
+    """The document without its <head> (what it holds is no text to read)."""
+    lower = html.lower()
+    start = lower.find("<head")
+    end = lower.find("</head", start)
+    if start < 0 or end < 0 or lower[start + 5 : start + 6] not in (">", " ", "\t", "\n", "\r", "/"):
+        return html
+    close = lower.find(">", end)
+    return html[:start] + (html[close + 1 :] if close >= 0 else "")

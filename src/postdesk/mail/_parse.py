@@ -29,7 +29,8 @@ from postdesk.mail._charsets import decode_body, decode_header_bytes
 from postdesk.mail._encoded import filename_param
 from postdesk.mail._filenames import safe_filename
 from postdesk.mail._header_block import repair_header_block
-from postdesk.mail._headers import HeaderReader, decode_words
+from postdesk.mail._headers import MAX_HEADER_CHARS, HeaderReader, decode_words
+from postdesk.mail._params import MAX_PARTS, MimeFeedParser, MimeMessage, TooManyParts
 from postdesk.mail._payload import (
     decode_transfer_encoding,
     decoded_payload,
@@ -44,13 +45,31 @@ log = logging.getLogger("postdesk.mail")
 
 MAX_DEPTH = 200  # MIME nesting we follow; deeper subtrees are kept whole as attachments
 MAX_FORWARD_DEPTH = 3  # forwarded messages whose text we read to fill an empty body
+# HTML the sanitizer and HTML-to-text read from one part; the rest is kept as an
+# attachment.  Their cost grows with the size (a 5 MB table: seconds).
+MAX_HTML_CHARS = 1_000_000
 
-_SERIALIZE = policy.default.clone(refold_source="none", linesep="\r\n")
+
+
+class _Verbatim(policy.Compat32):
+    """Header fields written as they came (their folds kept, nothing re-encoded):
+    compat32's own folding goes through email.header.Header, quadratic in a
+    long value (a To of 30,000 encoded words: minutes)."""
+
+    def fold(self, name, value):
+        return name + ": " + self.linesep.join(str(value).splitlines()) + self.linesep
+
+    def fold_binary(self, name, value):
+        return self.fold(name, value).encode("ascii", "surrogateescape")
+
+
+_SERIALIZE = _Verbatim(linesep="\r\n")
 # The MIME tree is built with compat32 and the header fields we show are decoded
 # with policy.default's header parser (_headers.py).  Why not policy.default for
 # the tree: it re-parses a header on every access, about 0.2 ms per Content-Type,
 # which made a 10,000-part message take 12 s; the tree it builds is the same.
-_TREE_POLICY = policy.compat32
+# Its Message class reads MIME parameters in linear time (_params.py).
+_TREE_POLICY = policy.compat32.clone(message_factory=MimeMessage)
 _CID_REF = re.compile(r"""cid:([^"'\s>)]+)""", re.I)
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.I)
 _MSGID_LINE = re.compile(r"^message-id:\s*<([^<>\s]+)>", re.I | re.M)
@@ -69,6 +88,7 @@ class _Leaf:
     has_name: bool
     index: int
     opaque: bool = False  # a subtree beyond MAX_DEPTH, kept whole
+    decoded: str | None = None  # the text, once decoded (an HTML part is read for HTML and text)
 
 
 @dataclass
@@ -85,17 +105,31 @@ def parse(raw: bytes) -> ParsedMessage:
     try:
         if not isinstance(raw, bytes):
             raw = bytes(raw)
-        return _parse(raw, defects, 0)
+        result = _parse(raw, defects, 0)
+        result.defects = _counted(result.defects)
+        return result
     except RecursionError:
         defects.append("MIME structure nested too deeply to follow; body kept as text")
     except Exception as exc:  # the last line of defence: bad mail must never stop intake
         log.debug("parse() fell back to text", exc_info=True)
         defects.append(f"parser failure ({type(exc).__name__}: {str(exc)[:120]}); body kept as text")
-    return _fallback(raw if isinstance(raw, bytes) else b"", defects)
+    result = _fallback(raw if isinstance(raw, bytes) else b"", defects)
+    result.defects = _counted(result.defects)
+    return result
+
+
+def _counted(defects: list[str]) -> list[str]:
+    """Each defect once, in order, with how often it occurred when more than once:
+    a hostile message can repeat one flaw thousands of times."""
+    counts: dict[str, int] = {}
+    for defect in defects:
+        counts[defect] = counts.get(defect, 0) + 1
+    return [f"{defect} ({n} times)" if n > 1 else defect for defect, n in counts.items()]
 
 
 def _parse(raw: bytes, defects: list[str], forward_depth: int) -> ParsedMessage:
     msg = _message_from_bytes(raw, defects)
+    read_up_to = getattr(msg, "read_up_to", None)
     tree = _Tree()
     root_type = _content_type(msg, defects)
     if msg.is_multipart() and root_type.startswith("multipart/"):
@@ -109,6 +143,10 @@ def _parse(raw: bytes, defects: list[str], forward_depth: int) -> ParsedMessage:
 
     body_ids = {id(leaf) for leaf in tree.text_body + tree.html_body if leaf.content_type in ("text/plain", "text/html")}
     attachments, location_map = _attachments(tree, body_ids, defects)
+    attachments.extend(_oversized_html(tree, defects))
+    if read_up_to is not None:
+        defects.append(f"more than {MAX_PARTS} MIME parts: read up to byte {read_up_to}, the whole message kept as original.eml")
+        attachments.append(_attachment(raw, "original.eml", "message/rfc822", None, None))
     html = _html_body(tree.html_body, location_map, defects)
     text, uu_files = _text_body(tree.text_body, defects)
     for name, data in uu_files:
@@ -149,6 +187,28 @@ _PARAM_WITHOUT_SEMICOLON = re.compile(rb"(?im)^(content-type:[ \t]*multipart/[a-
 
 
 _BOUNDARY_DEFECTS = (email.errors.StartBoundaryNotFoundDefect, email.errors.NoBoundaryInMultipartDefect)
+_FOLD_BYTES = re.compile(rb"\r?\n(?=[ \t])")
+_MAX_FOLDED_BOUNDARIES = 16
+
+
+def _folded_boundaries(msg: Message) -> list[bytes]:
+    """The raw Content-Type values whose boundary has a fold in it, for parts
+    whose boundary was not found."""
+    found: list[bytes] = []
+    for part in msg.walk():
+        if not any(isinstance(d, _BOUNDARY_DEFECTS) for d in part.defects):
+            continue
+        boundary = part.get_boundary() or ""
+        if "\n" not in boundary:
+            continue
+        for name, value in part.raw_items():
+            if name.lower() == "content-type" and "\n" in value:
+                data = str(value).encode("ascii", "surrogateescape")
+                if data not in found:
+                    found.append(data)
+        if len(found) >= _MAX_FOLDED_BOUNDARIES:
+            break
+    return found
 
 
 _FEED_SLICE = 1 << 16
@@ -158,19 +218,35 @@ def _tree(raw: bytes, tree_policy) -> Message:
     """The stdlib parser, fed in slices: message_from_bytes would first decode the
     whole message into one string (2 bytes a character once any byte is 8-bit)
     and split all of it into lines at once; slices keep a 50 MB message near 3x."""
-    parser = email.parser.BytesFeedParser(policy=tree_policy)
+    parser = MimeFeedParser(policy=tree_policy)
     view = memoryview(raw)
-    for start in range(0, len(raw), _FEED_SLICE):
-        parser.feed(bytes(view[start : start + _FEED_SLICE]))
-    return parser.close()
+    start = 0
+    try:
+        for start in range(0, len(raw), _FEED_SLICE):
+            parser.feed(bytes(view[start : start + _FEED_SLICE]))
+        return parser.close()
+    except TooManyParts:
+        # Read what came before the slice that went over; _parse keeps the whole.
+        cut = raw.rfind(b"\n", 0, start) + 1
+        parser = MimeFeedParser(policy=tree_policy, max_parts=None)
+        parser.feed(raw[:cut])
+        msg = parser.close()
+        msg.read_up_to = cut
+        return msg
 
 
 def _message_from_bytes(raw: bytes, defects: list[str]) -> Message:
     msg = _tree(raw, _TREE_POLICY)
-    if any(isinstance(d, _BOUNDARY_DEFECTS) for part in msg.walk() for d in part.defects):
-        # policy.default unfolds header values before reading parameters, so it
-        # finds a boundary folded across lines; slower, so only for such mail.
-        msg = _tree(raw, policy.default)
+    folded = _folded_boundaries(msg)
+    if folded:
+        # A boundary folded inside its quotes ("foo<CRLF> bar") means "foo bar"
+        # once unfolded (RFC 5322).  Unfolding those header values in the raw
+        # bytes and parsing again is linear; policy.default, which unfolds every
+        # header, took seconds on a message of thousands of parts.
+        for value in folded:
+            raw = raw.replace(value, _FOLD_BYTES.sub(b"", value))
+        defects.append("Content-Type: boundary folded inside quotes unfolded")
+        msg = _tree(raw, _TREE_POLICY)
     repairs = []
     broken_head = any(isinstance(d, email.errors.MissingHeaderBodySeparatorDefect) for d in msg.defects)
     if any(isinstance(d, email.errors.NoBoundaryInMultipartDefect) for d in msg.defects):
@@ -255,6 +331,8 @@ def _content_type(part: Message, defects: list[str]) -> str:
     except Exception:
         defects.append("part: unreadable Content-Type; read as text/plain")
         return "text/plain"
+    finally:
+        _take_param_defects(part, defects)
     if ctype.startswith("multipart/") and not part.is_multipart():
         defects.append(f"part: {ctype} without usable boundary; read as text")
         return "text/plain"
@@ -268,7 +346,17 @@ def _leaf(part: Message, ctype: str, index: int, defects: list[str], opaque: boo
         disposition = part.get_content_disposition()
     except Exception:
         disposition = None
-    return _Leaf(part, ctype, disposition, _raw_filename(part, defects) is not None, index, opaque)
+    has_name = _raw_filename(part, defects) is not None
+    _take_param_defects(part, defects)
+    return _Leaf(part, ctype, disposition, has_name, index, opaque)
+
+
+def _take_param_defects(part: Message, defects: list[str]) -> None:
+    """What MimeMessage cut from over-long parameter lists (_params.py), once each."""
+    found = getattr(part, "param_defects", None)
+    if found:
+        defects.extend(found)
+        found.clear()
 
 
 def _raw_filename(part: Message, defects: list[str]) -> str | None:
@@ -283,6 +371,11 @@ def _raw_filename(part: Message, defects: list[str]) -> str | None:
     if re.search("[\udc80-\udcff]", name):
         name = decode_header_bytes(name.encode("ascii", "surrogateescape"), part.get_content_charset())
     if "=?" in name:
+        if len(name) > MAX_HEADER_CHARS:
+            # RFC 2047 decoding is the stdlib's header parser: slow on a huge
+            # value, and a file name is cut to 200 bytes anyway.
+            defects.append(f"filename: {len(name)} characters long; cut to {MAX_HEADER_CHARS}")
+            name = name[:MAX_HEADER_CHARS]
         name = decode_words(name, defects, "filename")
     return name
 
@@ -341,7 +434,7 @@ def _leaf_attachments(leaf: _Leaf, defects: list[str]) -> list[Attachment]:
         if cte in ("base64", "quoted-printable"):
             # Not allowed for message/rfc822, but sent: the "message" is the encoded text.
             data = decode_transfer_encoding(data, cte, defects)
-            inner_msg = email.message_from_bytes(data, policy=_TREE_POLICY)
+            inner_msg = _tree(data, _TREE_POLICY)
         if not is_forward:  # message/partial, message/external-body: keep, don't pretend
             return [_attachment(data, safe_filename(name, ctype), ctype, content_id, None)]
         forwarded = _headline(inner_msg, defects) if inner_msg is not None else None
@@ -350,7 +443,7 @@ def _leaf_attachments(leaf: _Leaf, defects: list[str]) -> list[Attachment]:
     data = decoded_payload(part, defects)
     forwarded = None
     if is_forward:  # wrongly transfer-encoded: parse the bytes
-        forwarded = _headline(email.message_from_bytes(data, policy=_TREE_POLICY), defects)
+        forwarded = _headline(_tree(data, _TREE_POLICY), defects)
     fallback = forwarded.subject if forwarded else None
     main = _attachment(data, safe_filename(name, ctype, fallback), ctype, content_id, forwarded)
     if ctype == "application/ms-tnef" or (name or "").lower() == "winmail.dat":
@@ -387,6 +480,10 @@ def _content_location(part: Message) -> str | None:
 
 
 def _serialize(msg: Message, defects: list[str]) -> bytes:
+    # Written with compat32 and the header fields verbatim, as policy.default
+    # with refold_source="none" writes them; not with policy.default itself,
+    # which parses every Content-Type again while writing (about 1 ms a part:
+    # 4,000 forwarded parts took 17 s; one long Content-Type, seconds).
     try:
         return msg.as_bytes(policy=_SERIALIZE)
     except Exception:
@@ -413,6 +510,7 @@ def _tnef_attachments(data: bytes, defects: list[str]) -> list[Attachment]:
 
     from tnefparse import TNEF
 
+    data = _tnef_prefix(data, defects)
     try:
         tnef = TNEF(data, do_checksum=False)
     except Exception as exc:
@@ -434,6 +532,26 @@ def _tnef_attachments(data: bytes, defects: list[str]) -> list[Attachment]:
     if body_text:
         found.append(_attachment(body_text.encode("utf-8"), "winmail-body.txt", "text/plain", None, None))
     return found
+
+
+# tnefparse copies the rest of the data for every attribute it reads: quadratic
+# in the number of attributes (4 MB of zeros: 90 s).  It reads the attributes
+# up to this many bytes copied in all (real winmail.dat files: a few dozen
+# attributes); the file itself stays an attachment whole.
+MAX_TNEF_COPIED = 1 << 30
+
+
+def _tnef_prefix(data: bytes, defects: list[str]) -> bytes:
+    """The leading attributes of a TNEF stream that tnefparse can read in time."""
+    offset, copied, size = 6, 0, len(data)
+    while offset + 12 < size:  # tnefparse's own walk (TNEF.MIN_OBJ_SIZE, TNEFObject.length)
+        remaining = size - offset
+        copied += remaining
+        if copied > MAX_TNEF_COPIED:
+            defects.append(f"winmail.dat: too many parts to unpack all; read up to byte {offset}")
+            return data[:offset]
+        offset += min(remaining, int.from_bytes(data[offset + 5 : offset + 9], "little") + 11)
+    return data
 
 
 def _tnef_body_text(tnef) -> str | None:
@@ -466,6 +584,32 @@ def _rtf_text(tnef) -> str | None:
 
 
 def _decoded_text(leaf: _Leaf, defects: list[str]) -> str:
+    if leaf.decoded is None:
+        leaf.decoded = _decode_text(leaf, defects)
+    return leaf.decoded
+
+
+def _oversized_html(tree: _Tree, defects: list[str]) -> list[Attachment]:
+    """HTML bodies longer than MAX_HTML_CHARS: what the parsers read is cut at a
+    tag there (their cost grows with it), and the whole body is kept as an
+    attachment, so nothing is lost."""
+    kept = []
+    seen: set[int] = set()
+    for leaf in tree.html_body + tree.text_body:
+        if leaf.content_type != "text/html" or id(leaf) in seen:
+            continue
+        seen.add(id(leaf))
+        html = _decoded_text(leaf, defects)
+        if len(html) <= MAX_HTML_CHARS:
+            continue
+        cut = html.rfind("<", MAX_HTML_CHARS // 2, MAX_HTML_CHARS)
+        leaf.decoded = html[: cut if cut > 0 else MAX_HTML_CHARS]
+        defects.append(f"part {leaf.index}: HTML of {len(html)} characters; the first {len(leaf.decoded)} shown, the whole kept as body.html")
+        kept.append(_attachment(html.encode("utf-8", "surrogatepass"), "body.html", "text/html", None, None))
+    return kept
+
+
+def _decode_text(leaf: _Leaf, defects: list[str]) -> str:
     data = decoded_payload(leaf.part, defects)
     if transfer_encoding(leaf.part) in ("7bit", "8bit", "") and looks_quoted_printable(data):
         data = binascii.a2b_qp(data)
@@ -487,7 +631,7 @@ def _text_body(leaves: list[_Leaf], defects: list[str]) -> tuple[str, list[tuple
             uu_files.extend(found)
             pieces.append(text)
         elif leaf.content_type == "text/html":
-            pieces.append(_html.to_text(_decoded_text(leaf, defects)))
+            pieces.append(_html.to_text(_decoded_text(leaf, defects), defects))
     return "\n".join(p.strip("\n") for p in pieces if p.strip()), uu_files
 
 
@@ -505,7 +649,7 @@ def _html_body(leaves: list[_Leaf], location_map: dict[str, str], defects: list[
             cid = _content_id(leaf.part)
             if cid:
                 pieces.append(f'<img src="cid:{html_module.escape(cid)}">')
-    return _html.sanitize("\n".join(pieces), location_map)
+    return _html.sanitize("\n".join(pieces), location_map, defects)
 
 
 def _mark_inline(attachments: list[Attachment], html: str | None) -> None:
@@ -612,7 +756,8 @@ def _text_of_last_resort(result: ParsedMessage, raw: bytes, forward_depth: int) 
         if attachment.filename == "winmail-body.txt" and attachment.content_type == "text/plain":
             return attachment.data.decode("utf-8", "replace")
     if result.html:
-        return _html.to_text(result.html)
+        # Sanitized HTML can be longer than its source (nh3 adds rel="..." to links): capped again.
+        return _html.to_text(result.html[:MAX_HTML_CHARS])
     if not result.attachments and body_of(raw):
         # The structure yielded nothing (boundaries the stdlib could not follow):
         # show the body's lines that are not MIME scaffolding rather than nothing.

@@ -67,6 +67,12 @@ _LANGUAGES = ("en", "de", "fr", "es", "it", "nl", "sv", "da", "cs", "ja", "ko", 
 # further down than that is missed, a huge body stays fast.
 _MAX_HEADER_LINE = 400
 _MAX_HEADER_SEARCH = 100_000
+# ... and after this many lines: the patterns cost about 40 us a line whatever
+# its length (30,000 one-letter lines: 1.3 s).
+_MAX_HEADER_LINES = 5_000
+# Longer text or HTML is shown whole, nothing folded: reading it line by line
+# costs about a microsecond a character, and folding is only a convenience.
+MAX_SPLIT_CHARS = 1_000_000
 
 _QUOTE_MARK = re.compile(r"^\s*>")
 # An Outlook/Hotmail/Yahoo separator line: underscores, dashes or the HTML
@@ -115,15 +121,18 @@ def _classify(lines: list[str]) -> list[str] | None:
     searchable, budget = [], _MAX_HEADER_SEARCH
     for line in norm:
         budget -= len(line) + 1
-        if budget < 0:
+        if budget < 0 or len(searchable) >= _MAX_HEADER_LINES:
             break
         searchable.append(line if len(line) <= _MAX_HEADER_LINE else "")
     searchable = "\n".join(searchable)
     trailer = n  # from here on everything is quoted history
+    counted, lines_before = 0, 0  # line numbers counted as the matches go (not from 0 each time)
     for match in headers.finditer(searchable):
         start = match.start() + len(match.group()) - len(match.group().lstrip("\n"))
-        first = searchable.count("\n", 0, start)
-        last = searchable.count("\n", 0, max(start, match.end() - 1))
+        lines_before += searchable.count("\n", counted, start)
+        counted = start
+        first = lines_before
+        last = first + searchable.count("\n", start, max(start, match.end() - 1))
         if first >= trailer:
             break
         if quoted[first]:
@@ -213,8 +222,8 @@ def _trim(text: str) -> str:
 def split_reply(text: str) -> ReplyParts:
     """Split a plain-text reply into new text, quoted history and signature."""
     try:
-        lines = text.splitlines(keepends=True)
-        kinds = _classify(lines)
+        lines = text.splitlines(keepends=True) if len(text) <= MAX_SPLIT_CHARS else [text]
+        kinds = _classify(lines) if len(text) <= MAX_SPLIT_CHARS else None
         if kinds is None:
             whole = _trim(text)
             return ReplyParts(whole, "", "", whole)
@@ -237,6 +246,8 @@ def split_reply_html(html: str) -> tuple[str, str]:
     a tag boundary (the quoted half re-opens the elements the cut was inside) and
     sanitized again.  When there is nothing to fold: (html, "")."""
     try:
+        if len(html) > MAX_SPLIT_CHARS:
+            return html, ""
         reader = _HTMLLines(html)
         kinds = _classify([line.text for line in reader.lines])
         if kinds is None:
@@ -269,11 +280,37 @@ _INVISIBLE = {"head", "style", "script", "title", "template", "noscript"}
 _BORDER_TOP = re.compile(r"border-top[^;]*solid|border-top-style\s*:\s*solid", re.I)
 
 
+def _quote_marks(depth: int) -> str:
+    """"> " per enclosing <blockquote>, a few at most: _classify only asks
+    whether a line is quoted, and thousands of levels made every line long."""
+    return "> " * min(depth, 8)
+
+
+@dataclass(frozen=True, slots=True)
+class _Open:
+    """The elements open at a point: a linked stack, shared by every line that
+    begins under it (a tuple per line was quadratic in the nesting depth)."""
+
+    tag: str
+    raw: str  # its start tag as written
+    parent: _Open | None
+
+
 @dataclass(frozen=True, slots=True)
 class _Line:
     text: str  # with "> " per enclosing <blockquote>
     offset: int  # where in the HTML the line begins (a tag boundary)
-    open_tags: tuple[str, ...]  # start tags of the elements open at `offset`
+    open: _Open | None  # the elements open at `offset`, innermost first
+
+    @property
+    def open_tags(self) -> tuple[str, ...]:
+        """Start tags of the elements open at `offset`, outermost first."""
+        tags = []
+        node = self.open
+        while node is not None:
+            tags.append(node.raw)
+            node = node.parent
+        return tuple(reversed(tags))
 
 
 class _HTMLLines(HTMLParser):
@@ -288,11 +325,13 @@ class _HTMLLines(HTMLParser):
         self.html = html
         self._line_offsets = [0] + [m.end() for m in re.finditer(r"\r\n|\r|\n", html)]
         self.lines: list[_Line] = []
-        self._stack: list[tuple[str, str]] = []
+        self._open: _Open | None = None
+        self._counts: dict[str, int] = {}  # open elements by tag, for end tags and hidden text
+        self._hidden = 0  # open elements whose text is not shown
         self._depth = 0
         self._text: list[str] = []
-        self._start: tuple[int, tuple[str, ...], int] | None = None  # offset, open tags, depth
-        self._next: tuple[int, tuple[str, ...]] = (0, ())
+        self._start: tuple[int, _Open | None, int] | None = None  # offset, open tags, depth
+        self._next: tuple[int, _Open | None] = (0, None)
         self.feed(html)
         self.close()
         self._flush()
@@ -301,61 +340,70 @@ class _HTMLLines(HTMLParser):
         line, column = self.getpos()
         return self._line_offsets[line - 1] + column
 
-    def _open(self) -> tuple[str, ...]:
-        return tuple(raw for _tag, raw in self._stack)
-
-    def _hidden(self) -> bool:
-        return any(tag in _INVISIBLE for tag, _raw in self._stack)
-
     def _flush(self) -> None:
         text = re.sub(r"\s+", " ", "".join(self._text)).strip()
         if text and self._start is not None:
             offset, open_tags, depth = self._start
-            self.lines.append(_Line("> " * depth + text, offset, open_tags))
+            self.lines.append(_Line(_quote_marks(depth) + text, offset, open_tags))
         self._text, self._start = [], None
 
     def _add_text(self, text: str) -> None:
-        if self._hidden():
+        if self._hidden:
             return
         if self._start is None and text.strip():
             self._start = (*self._next, self._depth)
         self._text.append(text)
+
+    def _push(self, tag: str, raw: str) -> None:
+        self._open = _Open(tag, raw, self._open)
+        self._counts[tag] = self._counts.get(tag, 0) + 1
+        if tag in _INVISIBLE:
+            self._hidden += 1
+
+    def _pop(self) -> str:
+        node = self._open
+        assert node is not None
+        self._open = node.parent
+        self._counts[node.tag] -= 1
+        if node.tag in _INVISIBLE:
+            self._hidden -= 1
+        return node.tag
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         offset, raw = self._offset(), self.get_starttag_text() or ""
         if tag in _BLOCKS:
             self._flush()
             # The next line begins at this tag (a <br> ends the line: after it).
-            self._next = (offset + len(raw), self._open()) if tag == "br" else (offset, self._open())
+            self._next = (offset + len(raw), self._open) if tag == "br" else (offset, self._open)
         if tag == "hr" or _BORDER_TOP.search(dict(attrs).get("style") or ""):
             self._flush()
-            self.lines.append(_Line("> " * self._depth + "_" * 32, offset, self._open()))
+            self.lines.append(_Line(_quote_marks(self._depth) + "_" * 32, offset, self._open))
         if tag == "blockquote":
             self._depth += 1
         if tag not in _VOID:
-            self._stack.append((tag, raw))
+            self._push(tag, raw)
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.handle_starttag(tag, attrs)
-        if tag not in _VOID and self._stack and self._stack[-1][0] == tag:
-            self._stack.pop()
+        if tag not in _VOID and self._open is not None and self._open.tag == tag:
+            self._pop()
 
     def handle_endtag(self, tag: str) -> None:
         offset = self._offset()
         end = self.html.find(">", offset)
         end = len(self.html) if end < 0 else end + 1
-        if any(t == tag for t, _raw in self._stack):
-            while self._stack:
-                if self._stack.pop()[0] == tag:
+        if self._counts.get(tag):
+            while self._open is not None:
+                if self._pop() == tag:
                     break
         if tag in _BLOCKS:
             self._flush()
-            self._next = (end, self._open())
+            self._next = (end, self._open)
         if tag == "blockquote" and self._depth:
             self._depth -= 1
 
     def handle_data(self, data: str) -> None:
-        if not any(tag == "pre" for tag, _raw in self._stack):
+        if not self._counts.get("pre"):
             self._add_text(data)
             return
         offset = self._offset()  # in <pre> a newline ends a line
@@ -363,7 +411,7 @@ class _HTMLLines(HTMLParser):
             if piece in ("\r\n", "\r", "\n"):
                 offset += len(piece)
                 self._flush()
-                self._next = (offset, self._open())
+                self._next = (offset, self._open)
             else:
                 self._add_text(piece)
                 offset += len(piece)

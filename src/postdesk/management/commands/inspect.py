@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -25,13 +27,19 @@ class Command(BaseCommand):
         raw = _read(options["file"])
         message = parse(raw)
         if options["extract"]:
-            written = extract_attachments(message, Path(options["extract"]))
-            for path in written:
+            extracted = extract_attachments(message, Path(options["extract"]))
+            for path in extracted.written:
                 self.stderr.write(f"wrote {path}")
+            for name in extracted.links_passed:
+                self.stderr.write(f"passed over {name}: a symbolic link is there (not followed)")
+            for name, reason in extracted.failed:
+                self.stderr.write(f"could not write {name}: {reason}")
         if options["json"]:
             self.stdout.write(json.dumps(message.to_dict(), ensure_ascii=False, indent=2))
         else:
             self.stdout.write(describe(message))
+        if options["extract"] and extracted.failed:
+            raise CommandError(f"{len(extracted.failed)} attachments could not be written", returncode=1)
 
 
 def _read(name: str) -> bytes:
@@ -45,32 +53,74 @@ def _read(name: str) -> bytes:
         raise CommandError(f"cannot read {name}: {exc.strerror or exc}", returncode=2)
 
 
-def extract_attachments(message: ParsedMessage, target: Path) -> list[Path]:
-    """Write each attachment under its safe name; a name already taken gets " (2)", " (3)"..."""
+@dataclass
+class Extracted:
+    """What `--extract` did: the files written, the names passed over because a
+    symbolic link stood there, and the attachments that could not be written."""
+
+    written: list[Path] = field(default_factory=list)
+    links_passed: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+
+# O_EXCL: never overwrite, even a name another process took meanwhile, and fail
+# on any symbolic link, dangling or not (open() does not follow it with O_EXCL);
+# O_NOFOLLOW says the same for systems that would.
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def extract_attachments(message: ParsedMessage, target: Path) -> Extracted:
+    """Write each attachment under its safe name; a name already taken (by a file,
+    a directory or a symbolic link) gets " (2)", " (3)"..."""
     try:
         target.mkdir(parents=True, exist_ok=True)
+        dir_fd = os.open(target, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     except OSError as exc:
         raise CommandError(f"cannot create {target}: {exc.strerror or exc}", returncode=2)
-    written = []
-    for attachment in message.attachments:
-        path = _free_path(target, attachment.filename)
-        # "x" mode: never overwrite, even if another process wrote the name meanwhile.
-        with open(path, "xb") as fh:
-            fh.write(attachment.data)
-        written.append(path)
-    return written
+    result = Extracted()
+    next_number: dict[str, int] = {}  # per name, the first number not yet tried: linear in the count
+    try:
+        for attachment in message.attachments:
+            _write_one(dir_fd, target, attachment.filename, attachment.data, next_number, result)
+    finally:
+        os.close(dir_fd)
+    return result
 
 
-def _free_path(target: Path, filename: str) -> Path:
-    path = target / filename
+def _write_one(dir_fd: int, target: Path, filename: str, data: bytes, next_number: dict[str, int], result: Extracted) -> None:
+    number = next_number.get(filename, 1)
+    while True:
+        name = _numbered(filename, number)
+        number += 1
+        try:
+            fd = os.open(name, _CREATE, 0o644, dir_fd=dir_fd)
+        except FileExistsError:
+            if os.path.islink(target / name):
+                result.links_passed.append(name)
+            continue
+        except OSError as exc:  # e.g. disk full: report it, write the others
+            next_number[filename] = number
+            result.failed.append((name, exc.strerror or str(exc)))
+            return
+        break
+    next_number[filename] = number
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+    except OSError as exc:
+        result.failed.append((name, exc.strerror or str(exc)))
+        return
+    result.written.append(target / name)
+
+
+def _numbered(filename: str, number: int) -> str:
+    """"a.txt", then "a (2).txt", "a (3).txt"..."""
+    if number == 1:
+        return filename
     stem, dot, ext = filename.rpartition(".")
     if not dot or not stem:
-        stem, ext = filename, ""
-    n = 2
-    while path.exists():
-        path = target / (f"{stem} ({n}).{ext}" if ext else f"{stem} ({n})")
-        n += 1
-    return path
+        return f"{filename} ({number})"
+    return f"{stem} ({number}).{ext}"
 
 
 def describe(message: ParsedMessage) -> str:
