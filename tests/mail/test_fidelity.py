@@ -259,6 +259,14 @@ def test_unnamed_parts_are_named_after_what_they_are():
     assert not any(a.filename.startswith(("message.", "text.")) for a in parsed.attachments)
 
 
+@pytest.mark.parametrize("ctype", ["message/\x00external-body", "message/../../etc", "message/" + "x" * 300])
+def test_a_name_made_from_a_content_type_is_safe(ctype):
+    from postdesk.mail._filenames import safe_filename
+
+    name = safe_filename(None, ctype)
+    assert name.isprintable() and "/" not in name and len(name) < 60
+
+
 def test_a_delivery_status_part_keeps_every_recipient_block():
     (status,) = [a for a in parse(_report()).attachments if a.content_type == "message/delivery-status"]
     assert b"gone@example.org" in status.data and b"also-gone@example.org" in status.data

@@ -18,7 +18,7 @@ def safe_filename(name: str | None, content_type: str, fallback_stem: str | None
     a name made from the content type when nothing usable is left."""
     cleaned = _clean(name or "")
     if not cleaned:
-        stem = _clean(fallback_stem or "") or unnamed_stem(content_type)
+        stem = _clean(fallback_stem or "") or _clean(unnamed_stem(content_type)) or "attachment"
         cleaned = _cap(stem, MAX_FILENAME_BYTES - 8) + extension_for(content_type)
     if _WINDOWS_RESERVED.match(cleaned):
         cleaned = "_" + cleaned

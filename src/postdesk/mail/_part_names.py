@@ -10,6 +10,7 @@ subject by the caller, which has parsed it.
 from __future__ import annotations
 
 import mimetypes
+import re
 
 # content type -> (stem, extension)
 _NAMED = {
@@ -62,6 +63,7 @@ _EXTENSIONS = {
     "video/mp4": ".mp4",
 }
 
+_TOKEN = re.compile(r"[a-z0-9][a-z0-9.+-]{0,39}")  # a subtype fit for a file name, nothing a sender smuggled in
 _MEDIA_STEMS = {"image": "image", "audio": "audio", "video": "video"}
 
 
@@ -70,7 +72,7 @@ def unnamed_stem(content_type: str) -> str:
     if content_type in _NAMED:
         return _NAMED[content_type][0]
     major, _, subtype = content_type.partition("/")
-    if major == "message" and subtype:
+    if major == "message" and _TOKEN.fullmatch(subtype):
         return subtype  # message/news, message/sip...: the subtype says what it is
     return _MEDIA_STEMS.get(major, "attachment")
 
