@@ -315,3 +315,27 @@ def test_split_reply_html_never_raises_and_keeps_the_text(html: str) -> None:
 def test_split_reply_html_never_raises_on_any_markup(html: str) -> None:
     new, quoted = split_reply_html(html)
     assert isinstance(new, str) and isinstance(quoted, str)
+
+
+# The reply-header search tries the library's patterns only at line starts near a
+# colon or a "-----" line (mail/_reply._matches_at_line_starts); it must find
+# exactly what finditer over the whole text finds.
+_HEADER_PIECES = st.sampled_from([
+    "On Mon, 1 Jan 2024 at 10:00, Bob <bob@example.com> wrote:", "On Mon, 1 Jan 2024, Bob", "wrote:",
+    "Am 01.01.2024 schrieb Bob <b@x.de>:", "Le 1 janv. 2024 à 10:00, Bob a écrit :", "El lun, Bob escribió:",
+    "From: Bob", "Sent: Monday", "To: Alice", "Subject: Re: x", "Von: Bob", "Gesendet: Montag", "An: Alice",
+    "-----Original Message-----", "-----Oprindelig meddelelse-----", "Fra: Bob", "Sendt: mandag",
+    "2024年1月1日 Bob 写道：", "2024년 1월 1일 Bob님이 작성하였습니다:", "> quoted", "> > deeper", "",
+    "plain text line", "a line: with a colon", "*From:* Bob", "  ", "Date: today", "Cc: carol",
+])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_HEADER_PIECES, max_size=25), st.sampled_from(["\n", "\n\n", "\n> "]))
+def test_header_search_at_line_starts_finds_what_finditer_finds(pieces, joiner) -> None:
+    from postdesk.mail._reply import _matches_at_line_starts, _patterns
+
+    headers, _ = _patterns()
+    text = joiner.join(pieces)
+    expected = [(m.start(), m.end()) for m in headers.finditer(text)]
+    assert [(m.start(), m.end()) for m in _matches_at_line_starts(headers, text)] == expected

@@ -12,6 +12,7 @@ one file's size, not the disk, and would hit SQLite's files too.)
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import re
@@ -85,3 +86,42 @@ def test_fetch_reports_the_full_disk_goes_on_and_exits_1_at_the_end(installation
     assert maildir_files(big)["new"] == [] and len(maildir_files(big / ".Imported")["cur"]) == 4
     shown = installation.json("mailbox", "show", "a-big")
     assert (shown["last_error"], shown["last_error_kind"], shown["consecutive_failures"]) == (None, None, 0)
+
+
+def test_a_full_disk_while_processing_quarantines_nothing_and_the_message_waits(installation: Installation):
+    """The attachment's blob file cannot be written (its directory is a full tmpfs):
+    that is the disk's fault, not the message's.  Nothing is quarantined; the row
+    stays pending and becomes a request once there is room."""
+    inbox = installation.root / "maildirs" / "scans"
+    for sub in ("cur", "new", "tmp"):
+        (inbox / sub).mkdir(parents=True)
+    installation.run("mailbox", "add", "scans", "--protocol", "maildir", "--path", inbox, "--after", "move:Imported")
+    raw, scan = _message_whose_attachment_has_a_directory_of_its_own()
+    maildir_deliver(inbox, raw)
+
+    attachment_dir = installation.data_dir / "blobs" / hashlib.sha256(scan).hexdigest()[:2]
+    with small_disk(attachment_dir, "64k") as disk:
+        failed = installation.run("fetch", "--json", env=FS, check=False)
+
+        assert failed.returncode == 1 and "Traceback" not in failed.stderr, failed.stderr
+        [report] = json.loads(failed.stdout)
+        assert report["error_kind"] == "disk" and report["quarantined"] == 0, report
+        assert installation.json("quarantine", "list") == []
+        assert installation.requests() == []
+
+        disk.grow("64m")  # space freed
+        installation.run("process", env=FS)
+
+    assert [r["subject"] for r in installation.requests()] == ["Scan"]
+    assert installation.json("quarantine", "list") == []
+
+
+def _message_whose_attachment_has_a_directory_of_its_own() -> tuple[bytes, bytes]:
+    """A message (over blobs.INLINE_MAX, so a file) with a 300 KB attachment whose
+    blob lands in another blobs/xx/ directory than the raw message's."""
+    for n in range(100):
+        scan = bytes([n]) * 300_000
+        raw = make_message(subject="Scan", attachments=[("scan.bin", "application/octet-stream", scan)])
+        if hashlib.sha256(raw).hexdigest()[:2] != hashlib.sha256(scan).hexdigest()[:2]:
+            return raw, scan
+    raise AssertionError("no attachment found that lands apart")

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import html as html_module
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from html.parser import HTMLParser
@@ -103,6 +104,32 @@ def _patterns() -> tuple[re.Pattern[str], re.Pattern[str] | None]:
     return headers, (re.compile(rf"^(?:{sent_from})", re.I) if sent_from else None)
 
 
+def _matches_at_line_starts(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
+    """pattern.finditer(text), tried only where a match can begin.  Every reply-header
+    pattern of the library starts with `^` (multi-line) or a newline, and ends on a
+    colon (":", "：") or names a "-----" separator on that line or the next; so only
+    the line starts (and the newlines before them) of lines near such a mark are
+    tried.  finditer tries two dozen alternatives at every character: 30 ms for a
+    15 KB plain-text message, more than parsing it.  (A test checks the two agree.)"""
+    lines = text.split("\n")
+    marked = [any(mark in line for mark in _HEADER_MARKS) for line in lines] + [False]
+    after, start = 0, 0  # as finditer: the next match begins where the last one ended
+    for i, line in enumerate(lines):
+        line_start, start = start, start + len(line) + 1
+        if not (marked[i] or marked[i + 1]):
+            continue
+        for candidate in (line_start - 1, line_start):  # the newline before the line, then its start
+            if candidate < after:
+                continue
+            match = pattern.match(text, candidate)
+            if match is not None:
+                yield match
+                after = max(match.end(), candidate + 1)
+
+
+_HEADER_MARKS = (":", "\uff1a", "-----")
+
+
 def _classify(lines: list[str]) -> list[str] | None:
     """The kind of every line, or None when nothing should be folded."""
     norm = [line.replace("\xa0", " ").strip() for line in lines]
@@ -127,7 +154,7 @@ def _classify(lines: list[str]) -> list[str] | None:
     searchable = "\n".join(searchable)
     trailer = n  # from here on everything is quoted history
     counted, lines_before = 0, 0  # line numbers counted as the matches go (not from 0 each time)
-    for match in headers.finditer(searchable):
+    for match in _matches_at_line_starts(headers, searchable):
         start = match.start() + len(match.group()) - len(match.group().lstrip("\n"))
         lines_before += searchable.count("\n", counted, start)
         counted = start

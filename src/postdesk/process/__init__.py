@@ -116,12 +116,18 @@ def process_one(
             return apply_message(intake_id, lease, parsed, display)
         except crashpoints.CrashInjected:
             raise
-        except OperationalError:
-            raise  # the database, not this message: everything in hand is given back
         except Exception as exc:  # a bug or a passing database problem: try again, then quarantine
+            if _ours(exc):
+                raise  # the database or the disk, not this message: everything in hand is given back
             last_exc = exc
             log.warning("processing intake %s failed: %s", intake_id, exc)
     return _failed(intake_id, last_exc)
+
+
+def _ours(exc: BaseException) -> bool:
+    """The database failing (locked, gone) or the disk full: nobody's message, so
+    no message is quarantined for it; the loop backs off and tries again."""
+    return isinstance(exc, OperationalError) or blobs.disk_full(exc) is not None
 
 
 def _failed(intake_id: int, exc: BaseException | str | None) -> Outcome:
@@ -404,7 +410,7 @@ def _process_batch(ready: list[tuple[int, int, ParsedMessage, Display]]) -> Iter
     items = [(intake_id, lease, parsed) for intake_id, lease, parsed, _ in ready]
     displays = {intake_id: display for intake_id, _, _, display in ready}
     for (intake_id, lease, parsed, display), result in zip(ready, apply_batch(items, displays=displays), strict=True):
-        if isinstance(result, OperationalError):
+        if isinstance(result, BaseException) and _ours(result):
             raise result
         if isinstance(result, BaseException):
             log.warning("processing intake %s failed in its batch (%s); retrying alone", intake_id, result)
