@@ -363,3 +363,29 @@ def test_winmail_and_pkcs7_hostile_attachments():
     assert len(_parsed(hostile.tnef_many_attachments()).attachments) >= 2_000
     assert _parsed(hostile.tnef_garbage()).attachments
     assert _parsed(hostile.pkcs7_garbage()).attachments
+
+
+# --------------------------------------------------------------------------- layout budget (issue 11: no parse over 1 s)
+
+
+def test_html_of_many_tags_gets_its_text_without_layout():
+    """Under the size limit but tens of thousands of cells: inscriptis lays out an
+    element in about 100 us, so the plain reading takes over, every word kept."""
+    rows = "".join(f"<tr><td>cell{i}</td><td>x</td></tr>" for i in range(5_000))
+    result = _parsed(hostile._with_body(b"text/html; charset=utf-8", f"<table>{rows}</table>".encode()))
+    assert all(f"cell{i}" in result.text for i in range(5_000))
+    assert "tags: its text read without table layout" in _defect(result, "without table layout")
+
+
+def test_many_small_html_parts_share_one_layout_budget():
+    parts = [part("text/html", f"<p>word{i}</p>") for i in range(1_000)]
+    result = _parsed(message(multipart("mixed", parts)))
+    assert all(f"word{i}" in result.text for i in range(1_000))
+    assert len([d for d in result.defects if "without table layout" in d]) == 1
+
+
+def test_a_small_table_is_still_laid_out():
+    html = "<table>" + "<tr><td>left</td><td>right</td></tr>" * 3 + "</table>"
+    result = _parsed(hostile._with_body(b"text/html; charset=utf-8", html.encode()))
+    assert "left  right" in result.text
+    assert not [d for d in result.defects if "layout" in d]

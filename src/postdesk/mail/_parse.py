@@ -625,13 +625,14 @@ def _decode_text(leaf: _Leaf, defects: list[str]) -> str:
 def _text_body(leaves: list[_Leaf], defects: list[str]) -> tuple[str, list[tuple[str, bytes]]]:
     pieces: list[str] = []
     uu_files: list[tuple[str, bytes]] = []
+    budget = _html.LayoutBudget()  # one for the message: many small HTML parts add up
     for leaf in leaves:
         if leaf.content_type == "text/plain":
             text, found = extract_uu_blocks(_decoded_text(leaf, defects))
             uu_files.extend(found)
             pieces.append(text)
         elif leaf.content_type == "text/html":
-            pieces.append(_html.to_text(_decoded_text(leaf, defects), defects))
+            pieces.append(_html.to_text(_decoded_text(leaf, defects), defects, budget))
     return "\n".join(p.strip("\n") for p in pieces if p.strip()), uu_files
 
 
