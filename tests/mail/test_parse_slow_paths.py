@@ -115,14 +115,15 @@ def test_header_of_nested_comments():
 
 
 def test_multiparts_nested_with_one_boundary():
-    result = _parsed(hostile.same_boundary_nesting())
+    # 2,000 levels: under MAX_PARTS (past it the message is kept whole, below).
+    result = _parsed(hostile.same_boundary_nesting(100_000))
     assert result.text == "hi"
     # Thousands of identical flaws are one defect with a count.
     assert re.search(r"without usable boundary; read as text \(\d+ times\)", _defect(result, "without usable boundary"))
 
 
 def test_multiparts_nested_with_one_folded_boundary():
-    result = _parsed(hostile.same_boundary_nesting_folded())
+    result = _parsed(hostile.same_boundary_nesting_folded(100_000))
     assert "hi" in result.text
     _defect(result, "boundary folded inside quotes unfolded")
 
@@ -389,3 +390,22 @@ def test_a_small_table_is_still_laid_out():
     result = _parsed(hostile._with_body(b"text/html; charset=utf-8", html.encode()))
     assert "left  right" in result.text
     assert not [d for d in result.defects if "layout" in d]
+
+
+def test_past_three_thousand_parts_the_message_is_kept_whole():
+    """Each part costs the feed parser and then the leaf's decoding: 10,000 took
+    up to 1.9 s.  Past the limit what was read is shown, and nothing is lost."""
+    from postdesk.mail._params import MAX_PARTS
+
+    raw = hostile.many_parts(MAX_PARTS + 500)
+    result = _parsed(raw)
+    assert "part 0" in result.text
+    [whole] = [a for a in result.attachments if a.filename == "original.eml"]
+    assert whole.data == raw
+    assert f"more than {MAX_PARTS} MIME parts" in _defect(result, "MIME parts: read up to byte")
+
+
+def test_a_thousand_parts_are_all_read():
+    result = _parsed(hostile.many_parts(1_000))
+    assert "part 999" in result.text
+    assert not [a for a in result.attachments if a.filename == "original.eml"]
