@@ -213,8 +213,8 @@ def _html_depth(html: str) -> int:
     return parser.deepest
 
 
-def test_a_megabyte_of_nested_divs():
-    result = _parsed(hostile.nested_divs(900_000))  # under the 1M characters of HTML read
+def test_nested_divs_up_to_the_tag_limit():
+    result = _parsed(hostile.nested_divs(140_000))  # 28,000 tags: under MAX_HTML_TAGS, all read
     assert result.html.endswith("hello" + "</div>" * (MAX_DEPTH - 2)) or "hello" in result.html
     assert _html_depth(result.html) <= MAX_DEPTH
     assert result.text == "hello"
@@ -247,13 +247,13 @@ def test_misnested_formatting_elements_do_not_multiply():
 
 
 def test_misnested_bold_across_paragraphs():
-    result = _parsed(hostile.misnested_formatting())
-    assert result.text.count("x") == 20_000 and result.text.count("y") == 20_000
+    result = _parsed(hostile.misnested_formatting(7_000))  # 21,000 tags, under MAX_HTML_TAGS
+    assert result.text.count("x") == 7_000 and result.text.count("y") == 7_000
 
 
 def test_unclosed_tags_and_nested_lists():
     assert _parsed(hostile.unclosed_tags(200_000)).html is not None
-    raw = hostile.nested_lists()
+    raw = hostile.nested_lists(14_000)  # 28,000 tags, under MAX_HTML_TAGS
     result = _parsed(raw)
     assert result.text.endswith("item")
     assert len(result.text) < 10 * len(raw)  # HTML-to-text indents each list level: capped
@@ -283,8 +283,8 @@ def test_character_references_are_not_cut_by_the_run_breaks():
 
 
 def test_a_huge_table_gets_its_text_without_layout():
-    result = _parsed(hostile.long_table(3_000))
-    assert result.text.count("cell") == 20 * 3_000
+    result = _parsed(hostile.long_table(600))  # 25,000 tags: read, not laid out
+    assert result.text.count("cell") == 20 * 600
     _defect(result, "without table layout")
 
 
@@ -297,7 +297,7 @@ def test_html_over_the_limit_is_kept_whole_as_an_attachment():
 
 
 def test_comments_and_entities_by_the_ten_thousand():
-    assert _parsed(hostile.many_comments(80_000)).text.count("x") == 80_000
+    assert _parsed(hostile.many_comments(25_000)).text.count("x") == 25_000
     assert _parsed(hostile.unclosed_comment()).html is not None
     assert _parsed(hostile.many_entities(40_000)).text.count("A") == 40_000
 
@@ -409,3 +409,21 @@ def test_a_thousand_parts_are_all_read():
     result = _parsed(hostile.many_parts(1_000))
     assert "part 999" in result.text
     assert not [a for a in result.attachments if a.filename == "original.eml"]
+
+
+def test_html_of_too_many_tags_is_cut_and_kept_whole_as_an_attachment():
+    from postdesk.mail._parse import MAX_HTML_TAGS
+
+    body = b"<p>first words</p>" + b"<dl><dd>" * MAX_HTML_TAGS + b"<p>the end</p>"
+    result = _parsed(hostile._with_body(b"text/html; charset=utf-8", body))
+    assert "first words" in result.text and "the end" not in result.text
+    [kept] = [a for a in result.attachments if a.filename == "body.html"]
+    assert kept.data == body
+    assert f"{MAX_HTML_TAGS * 2 + 4} tags" in _defect(result, "the whole kept as body.html")
+
+
+def test_html_of_many_tags_under_the_limit_is_read_whole():
+    body = b"<div>x</div>" * 5_000 + b"<p>the end</p>"
+    result = _parsed(hostile._with_body(b"text/html; charset=utf-8", body))
+    assert "the end" in result.text and "the end" in result.html
+    assert not [a for a in result.attachments if a.filename == "body.html"]
