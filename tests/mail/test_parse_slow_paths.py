@@ -375,7 +375,7 @@ def test_html_of_many_tags_gets_its_text_without_layout():
     rows = "".join(f"<tr><td>cell{i}</td><td>x</td></tr>" for i in range(5_000))
     result = _parsed(hostile._with_body(b"text/html; charset=utf-8", f"<table>{rows}</table>".encode()))
     assert all(f"cell{i}" in result.text for i in range(5_000))
-    assert "tags: its text read without table layout" in _defect(result, "without table layout")
+    assert "tags a message): its text read without table layout" in _defect(result, "without table layout")
 
 
 def test_many_small_html_parts_share_one_layout_budget():

@@ -204,7 +204,8 @@ def to_text(html: str, defects: list[str] | None = None, budget: LayoutBudget | 
             text = ""
     elif defects is not None and budget.refused == 1:
         defects.append(
-            f"HTML of {len(html)} characters, {html.count('<')} tags: its text read without table layout"
+            f"HTML of {len(html)} characters, {html.count('<')} tags (layout stops at {MAX_LAYOUT_CHARS} "
+            f"characters, {MAX_LAYOUT_TAGS} tags a message): its text read without table layout"
         )
     if not text.strip():
         # Also when inscriptis found nothing: libxml2 returns an empty tree for
