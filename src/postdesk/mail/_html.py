@@ -161,15 +161,40 @@ def normalize_cid(reference: str) -> str:
 _BLANKS = re.compile(r"\n[ \t]*\n([ \t]*\n)+")
 _LINE_BREAKING_TAG = re.compile(r"</?(?:p|div|br|tr|li|dt|dd|h[1-6]|table|blockquote|pre|hr)\b[^<>]*>", re.I)
 # inscriptis lays out tables and lists at a few microseconds a character (a
-# 1.4 MB table: 4.7 s); longer HTML gets the plain reading below.
+# 1.4 MB table: 4.7 s) and about 100 microseconds an element (26,000 nested
+# table cells in 600 KB: 3.4 s); longer HTML, or HTML with more tags, gets the
+# plain reading below.  The tag budget is for the whole message: ten thousand
+# small HTML parts cost as much to lay out as one big one.
 MAX_LAYOUT_CHARS = 400_000
+MAX_LAYOUT_TAGS = 6_000
+_TAGS_A_PART = 20  # what one call costs beyond its tags (a tree built, a canvas made)
 
 
-def to_text(html: str, defects: list[str] | None = None) -> str:
-    """Readable plain text from HTML (tables and lists laid out), for text-less mail."""
+class LayoutBudget:
+    """The tags one message may still have laid out by inscriptis."""
+
+    def __init__(self, tags: int = MAX_LAYOUT_TAGS) -> None:
+        self.tags = tags
+        self.refused = 0  # parts read plainly; the defect is recorded for the first
+
+    def take(self, html: str) -> bool:
+        """Whether `html` may be laid out; its tags are taken from the budget."""
+        tags = html.count("<") + _TAGS_A_PART
+        if len(html) > MAX_LAYOUT_CHARS or tags > self.tags:
+            self.refused += 1
+            return False
+        self.tags -= tags
+        return True
+
+
+def to_text(html: str, defects: list[str] | None = None, budget: LayoutBudget | None = None) -> str:
+    """Readable plain text from HTML (tables and lists laid out), for text-less mail.
+    Past the layout budget (`budget`, else one of its own) the text is the plain
+    reading: every word kept, tables and lists not laid out."""
     html = _bounded(html, defects)
     text = ""
-    if len(html) <= MAX_LAYOUT_CHARS:
+    budget = budget or LayoutBudget()
+    if budget.take(html):
         try:
             from inscriptis import get_text
             from inscriptis.model.config import ParserConfig
@@ -177,8 +202,11 @@ def to_text(html: str, defects: list[str] | None = None) -> str:
             text = get_text(html, ParserConfig(display_links=False, display_images=False))
         except Exception:  # inscriptis/lxml refuse some inputs; the plain reading below
             text = ""
-    elif defects is not None:
-        defects.append(f"HTML of {len(html)} characters: its text read without table layout")
+    elif defects is not None and budget.refused == 1:
+        defects.append(
+            f"HTML of {len(html)} characters, {html.count('<')} tags (layout stops at {MAX_LAYOUT_CHARS} "
+            f"characters, {MAX_LAYOUT_TAGS} tags a message): its text read without table layout"
+        )
     if not text.strip():
         # Also when inscriptis found nothing: libxml2 returns an empty tree for
         # input it gives up on, and no text may be lost silently.
