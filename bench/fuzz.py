@@ -18,7 +18,7 @@ For each message it times parse() and, apart, what the request page does with
 the result (split_reply, split_reply_html, for_display).  It prints the count,
 the exceptions that escaped (parse() must never raise), p50/p99/max, and the
 ten slowest inputs with their mutations.  Figures only, no assertions: the
-targets are 0 escaping exceptions and no parse over 5 s.
+targets are 0 escaping exceptions and no parse over 1 s (issue 11; issue 10 asked for 5 s).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ try:  # a checkout that is not pip-installed
 except ImportError:
     sys.path.insert(0, str(REPO_ROOT / "src"))
 
-TARGET_MAX_SECONDS = 5.0
+TARGET_MAX_SECONDS = 1.0
 MAX_MESSAGE_BYTES = 600_000  # mutations that repeat things stop here (keeps the run in minutes)
 ALARM_SECONDS = 120  # a parse stuck in Python code this long is reported as an exception
 
