@@ -171,7 +171,9 @@ def normal_message_id(value: str) -> str:
 def rekey_by_content(mailbox: Mailbox, numbering: Numbering, batch: list) -> int:
     """Before intake: a fetched message whose exact bytes we hold under an older
     UIDVALIDITY takes that row over (intake then sees its key as known)."""
-    if not batch:
+    # Nothing held under another UIDVALIDITY (every mailbox that never saw a
+    # change): one cheap query, instead of hashing every message of the batch.
+    if not batch or not numbering.stale_rows(mailbox).exists():
         return 0
     known = intake.known_keys(mailbox, [item.key for item in batch])
     by_sha = {}
