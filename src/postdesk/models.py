@@ -63,6 +63,18 @@ class Mailbox(models.Model):
     from_address = models.CharField(max_length=254, blank=True, help_text="From of our mail; default: address")
     from_name = models.CharField(max_length=255, blank=True)
     sent_folder = models.CharField(max_length=255, blank=True, help_text="IMAP folder to keep a copy of what we send in")
+    # Sign-in.  "password": `secret` above.  "oauth": an OAuth2 grant (OAuthGrant,
+    # postdesk.oauth) from the provider below, used for IMAP/POP3 and, when
+    # smtp_auth is "oauth", for sending too (Microsoft sends from another host).
+    auth = models.CharField(max_length=10, choices=[("password", "password"), ("oauth", "OAuth2")], default="password")
+    oauth_provider = models.CharField(max_length=500, blank=True,
+                                      help_text='"microsoft", "google", or the issuer URL of another provider')
+    oauth_tenant = models.CharField(max_length=100, blank=True, help_text="Microsoft: common, organizations or a tenant id")
+    oauth_client_id = models.CharField(max_length=500, blank=True)
+    oauth_client_secret = models.TextField(blank=True, help_text="encrypted (postdesk.secrets); blank for a public client")
+    oauth_scope = models.CharField(max_length=1000, blank=True, help_text="blank: the provider's mail scopes")
+    smtp_auth = models.CharField(max_length=10, choices=[("password", "password"), ("oauth", "OAuth2")], default="password",
+                                 help_text="oauth: send with the mailbox's OAuth2 grant (SMTP XOAUTH2)")
     # Acknowledgements: only for a new request from a person (see outbound/policy.py).
     ack_enabled = models.BooleanField(default=False)
     ack_subject = models.CharField(max_length=500, blank=True)
@@ -114,6 +126,45 @@ class Mailbox(models.Model):
     @property
     def after_label(self) -> str:
         return f"move:{self.move_folder}" if self.after_import == self.After.MOVE else self.after_import
+
+
+class OAuthGrant(models.Model):
+    """A mailbox's OAuth2 grant: its tokens (encrypted like passwords) and its health.
+
+    One row per OAuth mailbox, written by postdesk.oauth only.  `generation` is
+    bumped by every save of new tokens: a save names the generation it started
+    from and fails if another process saved a newer one (compare-and-set), so
+    no host ever overwrites a newer refresh token with an older one.  The
+    refresh_lease_* columns make one process at a time refresh (postdesk.leases)."""
+
+    class State(models.TextChoices):
+        OK = "ok", "signed in"
+        FAILING = "failing", "refresh failing (retrying)"  # the provider is down, slow, or answered 5xx
+        EXPIRED = "expired", "sign-in expired: reconnect the mailbox"  # invalid_grant, revoked consent
+
+    mailbox = models.OneToOneField(Mailbox, on_delete=models.CASCADE, related_name="oauth_grant")
+    refresh_token = models.TextField(blank=True, help_text="encrypted")
+    access_token = models.TextField(blank=True, help_text="encrypted")
+    access_expires_at = models.DateTimeField(null=True, blank=True)
+    granted_scope = models.CharField(max_length=2000, blank=True)
+    # When the provider says the grant itself ends (refresh_token_expires_in and the like).
+    grant_expires_at = models.DateTimeField(null=True, blank=True)
+    generation = models.PositiveBigIntegerField(default=0)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.OK)
+    connected_at = models.DateTimeField(null=True, blank=True)
+    connected_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_refreshed_at = models.DateTimeField(null=True, blank=True)
+    refresh_failures = models.PositiveIntegerField(default=0, help_text="failed refreshes in a row")
+    last_error = models.CharField(max_length=500, blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    refresh_lease_owner = models.CharField(max_length=100, blank=True)
+    refresh_lease_until = models.DateTimeField(null=True, blank=True)
+    refresh_lease_token = models.PositiveBigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"OAuth grant of {self.mailbox_id}: {self.state}"
 
 
 class Customer(models.Model):
