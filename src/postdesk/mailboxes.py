@@ -213,7 +213,7 @@ def sends(mailbox: Mailbox) -> bool:
 
 def smtp_port(mailbox: Mailbox) -> int | None:
     """The SMTP port mail is sent to (the security's usual one when none is set)."""
-    from postdesk.outbound.smtp import DEFAULT_PORTS as SMTP_PORTS
+    from postdesk.sources.smtp import DEFAULT_PORTS as SMTP_PORTS
 
     if mailbox.smtp_port:
         return mailbox.smtp_port
@@ -410,7 +410,7 @@ def test_sending(mailbox: Mailbox) -> tuple[bool, str] | None:
     """Connect to the SMTP account, TLS and login included, and leave (nothing is sent)."""
     import smtplib
 
-    from postdesk.outbound import smtp
+    from postdesk.sources import smtp
 
     if not (mailbox.smtp_host or mailbox.smtp_same_as_fetch):
         return None
@@ -421,7 +421,7 @@ def test_sending(mailbox: Mailbox) -> tuple[bool, str] | None:
     except smtplib.SMTPResponseException as exc:
         text = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
         return False, f"{exc.smtp_code} {text}"
-    except (smtp.SmtpConfigError, secrets.SecretError, smtplib.SMTPException, OSError) as exc:
+    except (smtp.SmtpConfigError, SourceError, smtplib.SMTPException, OSError) as exc:
         return False, f"{type(exc).__name__}: {exc}"
     login = f", logged in as {account.username}" if account.username else ""
     return True, f"{account.host}:{account.port} {account.security}{login}"

@@ -13,7 +13,7 @@ from django.utils import timezone
 from postdesk import tags
 from postdesk.models import Message, Request, RequestEvent
 from postdesk.outbound import compose, queue
-from postdesk.outbound.smtp import SmtpConfigError, account_for
+from postdesk.sources.smtp import SmtpConfigError, account_for
 from postdesk.store import blobs
 
 MAX_TEXT = 200_000  # characters in a reply or note

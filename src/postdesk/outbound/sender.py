@@ -27,9 +27,10 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from postdesk import crashpoints, secrets
+from postdesk import crashpoints
 from postdesk.models import Outgoing
-from postdesk.outbound.smtp import SmtpConfigError, account_for, connect
+from postdesk.sources import SourceError, save_sent_copy
+from postdesk.sources.smtp import SmtpConfigError, account_for, connect
 from postdesk import leases
 from postdesk.store import blobs
 from postdesk.worker import backoff
@@ -97,8 +98,10 @@ def send_one(outgoing_id: int, attempts: int) -> SendResult:
         if exc.smtp_code >= 500:
             return _failed(out, attempts, f"the server refused the mail: {reply}", reply)
         return _retry(out, attempts, f"the server said try later: {reply}")
-    except (SmtpConfigError, secrets.SecretError, smtplib.SMTPNotSupportedError) as exc:
-        return _retry(out, attempts, str(exc))  # a person must act; retrying picks up the fix
+    except (SmtpConfigError, SourceError, smtplib.SMTPNotSupportedError) as exc:
+        # A person must act (settings, a changed key, an expired OAuth grant), or the
+        # OAuth provider is down: retrying picks up the fix.
+        return _retry(out, attempts, str(exc))
     except (smtplib.SMTPException, OSError) as exc:
         return _retry(out, attempts, f"{type(exc).__name__}: {exc}")
     crashpoints.reached("after-send")
@@ -131,24 +134,8 @@ def copy_to_sent(out: Outgoing, raw: bytes) -> bool:
     folder = mailbox.sent_folder
     if not folder or mailbox.protocol != "imap":
         return False
-    from imapclient.exceptions import IMAPClientError
-    from imapclient.imapclient import SEEN
-
-    from postdesk.sources import open_source
-
     try:
-        source = open_source(mailbox)
-        try:
-            client = source.client
-            if not client.folder_exists(folder):
-                try:
-                    client.create_folder(folder)
-                except IMAPClientError:
-                    if not client.folder_exists(folder):  # made meanwhile by another sender
-                        raise
-            client.append(folder, raw, flags=[SEEN])
-        finally:
-            source.close()
+        save_sent_copy(mailbox, folder, raw)
     except Exception as exc:
         log.warning("sent mail not copied to folder %s: %s", folder, exc,
                     extra={"mailbox": mailbox.name, "request": out.message.request_id})

@@ -23,6 +23,7 @@ from postdesk.sources._base import (
     where,
 )
 from postdesk.sources._budget import Budget, describe_size, max_message_bytes, size_limit
+from postdesk.sources.credentials import Credentials, preferred_mechanism, sign_in
 
 FETCH_SIZE_CHUNK = 1000  # UIDs per RFC822.SIZE request when listing
 # Bytes a literal may exceed the size the server announced: a fixed amount, plus
@@ -47,7 +48,7 @@ class ImapSource:
         self._dates: dict[str, object] = {}
 
     @classmethod
-    def connect(cls, mailbox, password: str, budget: Budget | None = None) -> ImapSource:
+    def connect(cls, mailbox, credentials: Credentials, budget: Budget | None = None) -> ImapSource:
         """Log in and select.  `budget` (a fetch pass's deadline and minimum rate)
         measures every read; without one (the IDLE watcher) only the per-read
         timeout and the literal guard apply."""
@@ -70,14 +71,24 @@ class ImapSource:
                 client.starttls(context)
                 guard.reinstall()  # imaplib made a new file over the TLS socket
             try:
-                client.login(mailbox.username, password)
+                sign_in(credentials, password=client.login, token=_token_login(client), refused=LoginError)
             except LoginError as exc:
-                raise SourceError("login", f"login as {mailbox.username!r} refused: {server_text(exc)}") from None
+                raise SourceError("login", f"login as {credentials.username!r} refused: {server_text(exc)}") from None
             uidvalidity = cls._select(client, mailbox)
         except BaseException:
             _logout_quietly(client)
             raise
         return cls(client, mailbox, uidvalidity, guard)
+
+    def append_copy(self, folder: str, raw: bytes) -> None:
+        """APPEND `raw` to `folder`, marked \\Seen, creating the folder if needed (the Sent copy)."""
+        if not self.client.folder_exists(folder):
+            try:
+                self.client.create_folder(folder)
+            except IMAPClientError:
+                if not self.client.folder_exists(folder):  # made meanwhile by another sender
+                    raise
+        self.client.append(folder, raw, flags=[SEEN])
 
     @staticmethod
     def _select(client: IMAPClient, mailbox) -> int:
@@ -239,6 +250,18 @@ def _aware(value):
     if value is None:
         return None
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _token_login(client: IMAPClient):
+    """Sign in with an access token by the mechanism the server offers."""
+    offered = {c.decode("ascii", "replace").upper()[5:] for c in client.capabilities() if c.upper().startswith(b"AUTH=")}
+
+    def login(user: str, access_token: str):
+        if preferred_mechanism(offered) == "OAUTHBEARER":
+            return client.oauthbearer_login(user, access_token)
+        return client.oauth2_login(user, access_token)
+
+    return login
 
 
 def _logout_quietly(client: IMAPClient) -> None:

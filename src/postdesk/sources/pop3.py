@@ -28,6 +28,7 @@ from postdesk.sources._base import (
     tls_context,
     where,
 )
+from postdesk.sources.credentials import Credentials, b64, initial_response, preferred_mechanism, sign_in
 from postdesk.sources._budget import Budget, describe_size, max_message_bytes, size_limit
 
 PIECE = 64 * 1024  # bytes of a line read at a time: lines may be longer, they are joined
@@ -46,7 +47,7 @@ class Pop3Source:
         self._budget: Budget | None = None
 
     @classmethod
-    def connect(cls, mailbox, password: str, budget: Budget | None = None) -> Pop3Source:
+    def connect(cls, mailbox, credentials: Credentials, budget: Budget | None = None) -> Pop3Source:
         budget = budget or Budget.unmeasured(where(mailbox))
         context = tls_context(mailbox)
         port = mailbox.port or (995 if mailbox.security == "tls" else 110)
@@ -63,10 +64,10 @@ class Pop3Source:
                 client.stls(context)
                 _measure(client, budget)  # poplib made a new file over the TLS socket
             try:
-                client.user(mailbox.username)
-                client.pass_(password)
+                sign_in(credentials, password=_password_login(client), token=_token_login(client, mailbox),
+                        refused=poplib.error_proto)
             except poplib.error_proto as exc:
-                raise SourceError("login", f"login as {mailbox.username!r} refused: {server_text(exc)}") from None
+                raise SourceError("login", f"login as {credentials.username!r} refused: {server_text(exc)}") from None
         except BaseException:
             _close_quietly(client)
             raise
@@ -192,6 +193,34 @@ def _measure(client: poplib.POP3, budget: Budget) -> None:
         return
     client.file = budget.reader(client.sock)
     client._putline = lambda line: budget.sendall(client.sock, line + b"\r\n")
+
+
+def _password_login(client: poplib.POP3):
+    def login(user: str, password: str) -> None:
+        client.user(user)
+        client.pass_(password)
+
+    return login
+
+
+def _token_login(client: poplib.POP3, mailbox):
+    """AUTH with an access token (RFC 5034, the initial response on the command line)."""
+    offered = set((_capabilities(client).get("SASL") or []))
+
+    def login(user: str, access_token: str) -> None:
+        mechanism = preferred_mechanism({m.upper() for m in offered})
+        response = initial_response(mechanism, user, access_token, mailbox.host, mailbox.port)
+        client._putcmd(f"AUTH {mechanism} {b64(response)}")
+        answer, _ = client._getline()
+        if answer.startswith(b"+ ") or answer == b"+":
+            # A continuation instead of +OK/-ERR: the server explains its refusal (base64
+            # JSON) and waits for an empty answer before its -ERR (RFC 7628 3.2.3).
+            client._putcmd("")
+            answer, _ = client._getline()
+        if not answer.startswith(b"+OK"):
+            raise poplib.error_proto(answer)
+
+    return login
 
 
 def _capabilities(client: poplib.POP3) -> dict:

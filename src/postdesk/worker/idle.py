@@ -78,16 +78,16 @@ class IdleWatcher(threading.Thread):
                     _logout_quietly(source.client)
 
     def _connect(self):
-        from postdesk import secrets
         from postdesk.models import Mailbox
-        from postdesk.sources.imap import ImapSource
+        from postdesk.sources import open_watch
 
         close_old_connections()
-        mailbox = Mailbox.objects.filter(pk=self.mailbox_id, enabled=True).first()
-        connection.close()  # an idling thread holds no database connection
-        if mailbox is None:
-            return None
-        return ImapSource.connect(mailbox, secrets.decrypt(mailbox.secret))
+        try:
+            mailbox = Mailbox.objects.filter(pk=self.mailbox_id, enabled=True).first()
+            # Signing in may read the OAuth grant (and refresh it): the database is still open.
+            return open_watch(mailbox) if mailbox is not None else None
+        finally:
+            connection.close()  # an idling thread holds no database connection
 
     def _idle(self, client) -> None:
         client.idle()
