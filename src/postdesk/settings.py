@@ -8,6 +8,8 @@ POSTDESK_SECRET_KEY     Django's signing key; default: generated once and kept i
                         the data dir (mode 0600), so sessions survive a restart.
 POSTDESK_DEBUG          "1" for Django's debug pages (never in production).
 POSTDESK_ALLOWED_HOSTS  comma-separated host names the web UI answers to.
+POSTDESK_PUBLIC_URL     the address people open Postdesk at (https://desk.example.com),
+                        for links and the OAuth2 redirect URL behind a reverse proxy.
 """
 
 from __future__ import annotations
@@ -153,3 +155,4 @@ LOGGING = {
     "loggers": {"postdesk": {"handlers": ["console"], "level": os.environ.get("POSTDESK_LOG_LEVEL", "INFO")}},
 }
 POSTDESK_TAG_PREFIX = os.environ.get("POSTDESK_TAG_PREFIX", "PD")
+POSTDESK_PUBLIC_URL = os.environ.get("POSTDESK_PUBLIC_URL", "").rstrip("/")

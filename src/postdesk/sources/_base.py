@@ -71,10 +71,13 @@ class SourceError(Exception):
         too-large, protocol                   the server sent more (or other) than it said; retried
         disk, database, lease, internal       ours, not the server's (pipeline._classify)
         certificate, login, folder, config    permanent: a person must act
-        secret                                the stored password cannot be decrypted
+        secret                                the stored password or token cannot be decrypted
+        oauth                                 permanent: the OAuth2 grant ended ("sign-in expired:
+                                              reconnect the mailbox"), or the client is wrong
+        provider                              transient: the OAuth2 provider is down or slow
     """
 
-    PERMANENT = frozenset({"certificate", "login", "folder", "config", "secret"})
+    PERMANENT = frozenset({"certificate", "login", "folder", "config", "secret", "oauth"})
 
     def __init__(self, kind: str, message: str):
         super().__init__(message)

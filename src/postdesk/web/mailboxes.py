@@ -236,6 +236,9 @@ def _detail(request, mailbox: Mailbox, test_result: mailboxes.ConnectionResult |
         "test_result": test_result,
         "history": AuditEvent.objects.filter(target=mailboxes.target(mailbox)).select_related("actor").order_by("-id")[:HISTORY],
     }
+    from postdesk.web import oauth_connect  # it imports admin_required from here
+
+    context["oauth"] = oauth_connect.panel(request, mailbox)
     return _page(request, "postdesk/mailboxes/detail.html", context)
 
 

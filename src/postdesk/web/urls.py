@@ -3,7 +3,7 @@ from django.urls import path
 
 from postdesk.web import views
 from postdesk.web import mailboxes, quarantine  # the admin pages
-from postdesk.web import replies
+from postdesk.web import oauth_connect, replies
 
 app_name = "postdesk_web"
 
@@ -29,6 +29,8 @@ urlpatterns = [
     path("mailboxes/<int:pk>/", mailboxes.mailbox_detail, name="mailbox_detail"),
     path("mailboxes/<int:pk>/edit/", mailboxes.mailbox_edit, name="mailbox_edit"),
     path("mailboxes/<int:pk>/test/", mailboxes.mailbox_test, name="mailbox_test"),
+    path("mailboxes/<int:pk>/connect/", oauth_connect.connect, name="mailbox_connect"),
+    path("mailboxes/oauth/callback/", oauth_connect.callback, name="oauth_callback"),
     path("quarantine/", quarantine.quarantine_list, name="quarantine"),
     path("quarantine/<int:pk>/", quarantine.quarantine_detail, name="quarantine_detail"),
     path("quarantine/<int:pk>/raw/", quarantine.quarantine_raw, name="quarantine_raw"),

@@ -80,7 +80,7 @@ def _nav(request) -> dict:
     queues = [{"key": key, "label": label, "count": counts[key], "url": reverse("postdesk_web:queue", args=[key])} for key, label in QUEUES.items()]
     mailboxes = Mailbox.objects.annotate(count=Count("requests")).order_by("name")
     return {"nav_queues": queues, "nav_mailboxes": mailboxes, "failing_mailboxes": _failing(request.user),
-            "unstable_mailboxes": _unstable(request.user)}
+            "unstable_mailboxes": _unstable(request.user), "signin_mailboxes": _signin_attention(request.user)}
 
 
 def _failing(user) -> list[Mailbox]:
@@ -98,6 +98,26 @@ def _unstable(user) -> list[Mailbox]:
     if not user.is_superuser:
         return []
     return list(Mailbox.objects.filter(enabled=True, identity_unstable_at__isnull=False).order_by("name"))
+
+
+def _signin_attention(user) -> list:
+    """OAuth grants an admin must renew: ended (reconnect now) or ending within the warning
+    window (reconnect before then), for the admins' banner."""
+    if not user.is_superuser:
+        return []
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from postdesk.models import OAuthGrant
+
+    soon = timezone.now() + timedelta(days=GRANT_WARNING_DAYS)
+    return list(OAuthGrant.objects.filter(mailbox__enabled=True, mailbox__auth="oauth")
+                .filter(Q(state=OAuthGrant.State.EXPIRED) | Q(grant_expires_at__lte=soon))
+                .select_related("mailbox").order_by("mailbox__name"))
+
+
+GRANT_WARNING_DAYS = 7  # days ahead of a grant's announced end that admins are told
 
 
 def _queue_page(request, queryset: QuerySet, *, title: str, current: str):

@@ -1,0 +1,132 @@
+"""Connect an OAuth2 mailbox from the web UI: Authorization Code with PKCE.
+
+Connect (POST, admins only) starts an authorization at the mailbox's provider
+and sends the admin to its consent page; the provider sends them back to the
+one callback URL, where the code is exchanged for tokens and the grant saved.
+
+What is pending between the two (the state, the PKCE verifier, which mailbox)
+lives in the admin's session only: nothing is written to the mailbox until the
+provider has answered with tokens, so a refusal, an error, a mismatched state
+or an abandoned consent page leaves nothing half-saved behind.  The state is
+single-use (popped on the first callback) and expires after PENDING_TTL.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.contrib import messages as flash
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from postdesk.models import Mailbox
+from postdesk.web.mailboxes import admin_required
+
+SESSION_KEY = "postdesk_oauth_pending"
+PENDING_TTL = 15 * 60  # seconds an admin has on the consent page
+MAX_PENDING = 5  # started connections kept per session (older ones dropped)
+
+
+def redirect_uri(request) -> str:
+    """The callback URL to register at the provider: POSTDESK_PUBLIC_URL when set
+    (behind a reverse proxy the request's own address is the proxy's), else this request's."""
+    path = reverse("postdesk_web:oauth_callback")
+    public = getattr(settings, "POSTDESK_PUBLIC_URL", "")
+    return public.rstrip("/") + path if public else request.build_absolute_uri(path)
+
+
+@admin_required
+@require_POST
+def connect(request, pk: int):
+    from postdesk.oauth import OAuthError, flows
+
+    mailbox = get_object_or_404(Mailbox, pk=pk)
+    if mailbox.auth != "oauth":
+        flash.error(request, f"Mailbox {mailbox.name} signs in with a password: set its sign-in to OAuth2 first.")
+        return redirect("postdesk_web:mailbox_detail", pk=pk)
+    try:
+        pending = flows.start_authorization(mailbox, redirect_uri(request))
+    except OAuthError as exc:
+        flash.error(request, f"Cannot connect {mailbox.name}: {exc.message}")
+        return redirect("postdesk_web:mailbox_detail", pk=pk)
+    _remember(request, pending, mailbox)
+    return redirect(pending.url)
+
+
+@admin_required
+@require_GET
+def callback(request):
+    from postdesk.oauth import OAuthError, flows, tokens
+
+    state = request.GET.get("state", "")
+    pending = _take(request, state)
+    if pending is None:
+        flash.error(request, "The sign-in could not be finished: its state does not match a Connect started here "
+                             "(an old or repeated page, or the session ended). Press Connect again.")
+        return redirect("postdesk_web:mailbox_list")
+    mailbox = Mailbox.objects.filter(pk=pending["mailbox"]).first()
+    if mailbox is None:
+        flash.error(request, "The mailbox was removed while its sign-in was under way.")
+        return redirect("postdesk_web:mailbox_list")
+    try:
+        grant = flows.finish_authorization(mailbox, _pending_of(state, pending), request.GET.dict())
+        tokens.connect(mailbox, grant, actor=request.user)
+    except OAuthError as exc:
+        flash.error(request, f"{mailbox.name} was not connected: {exc.message}")
+    else:
+        flash.success(request, f"Connected {mailbox.name}. Test its connection below.")
+    return redirect("postdesk_web:mailbox_detail", pk=mailbox.pk)
+
+
+PROVIDER_NAMES = {"microsoft": "Microsoft", "google": "Google"}
+
+
+def panel(request, mailbox: Mailbox) -> dict | None:
+    """What the mailbox page shows of its OAuth2 sign-in (never a token); None for a password mailbox."""
+    from postdesk.models import OAuthGrant
+
+    if mailbox.auth != "oauth":
+        return None
+    grant = OAuthGrant.objects.filter(mailbox=mailbox).select_related("connected_by").first()
+    shown = {
+        "provider": mailbox.oauth_provider,
+        "provider_name": PROVIDER_NAMES.get(mailbox.oauth_provider, mailbox.oauth_provider),
+        "tenant": mailbox.oauth_tenant if mailbox.oauth_provider == "microsoft" else "",
+        "redirect_uri": redirect_uri(request),
+        "connected": bool(grant and grant.refresh_token),
+        "state_key": grant.state if grant and grant.refresh_token else "not-connected",
+        "state": grant.get_state_display() if grant and grant.refresh_token else "not connected: press Connect",
+    }
+    if grant is not None:
+        shown.update({name: getattr(grant, name) for name in (
+            "granted_scope", "connected_at", "last_used_at", "last_refreshed_at", "grant_expires_at",
+            "refresh_failures", "last_error")})
+        shown["connected_by"] = grant.connected_by.get_username() if grant.connected_by_id else ""
+    return shown
+
+
+def _remember(request, pending, mailbox: Mailbox) -> None:
+    started = {state: p for state, p in request.session.get(SESSION_KEY, {}).items()
+               if p.get("at", 0) > time.time() - PENDING_TTL}
+    started[pending.state] = {"mailbox": mailbox.pk, "verifier": pending.code_verifier,
+                              "redirect_uri": pending.redirect_uri, "at": time.time()}
+    request.session[SESSION_KEY] = dict(sorted(started.items(), key=lambda kv: kv[1]["at"])[-MAX_PENDING:])
+
+
+def _take(request, state: str) -> dict | None:
+    """The pending connection of this state, removed from the session (single use)."""
+    started = request.session.get(SESSION_KEY, {})
+    pending = started.pop(state, None) if state else None
+    request.session[SESSION_KEY] = started
+    if pending is None or pending.get("at", 0) <= time.time() - PENDING_TTL:
+        return None
+    return pending
+
+
+def _pending_of(state: str, saved: dict):
+    from postdesk.oauth import flows
+
+    return flows.PendingAuthorization(url="", state=state, code_verifier=saved["verifier"],
+                                      redirect_uri=saved["redirect_uri"])
