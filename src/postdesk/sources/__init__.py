@@ -47,6 +47,7 @@ def save_sent_copy(mailbox, folder: str, raw: bytes) -> None:
 
 def _connect(mailbox, budget: Budget | None) -> Source:
     credentials = credentials_for(mailbox, FETCH)
+    credentials.check()
     try:
         if mailbox.protocol == "imap":
             from postdesk.sources.imap import ImapSource

@@ -45,6 +45,12 @@ class Credentials:
         except secrets.SecretError as exc:
             raise SourceError("secret", f"the mailbox key changed: {exc}") from None
 
+    def check(self) -> None:
+        """Fail before connecting when a password cannot be decrypted: a changed key is
+        the admin's to fix, and should not read as the server's (a DNS or network error)."""
+        if self.method == "password":
+            self.password()
+
     def token(self, rejected: str | None = None) -> str:
         """A valid access token from the grant (refreshed ahead of expiry, or when
         `rejected` is the one the server just refused)."""

@@ -49,6 +49,7 @@ def account_for(mailbox) -> SmtpAccount:
 def connect(account: SmtpAccount) -> smtplib.SMTP:
     """A session, TLS up and signed in.  Raises smtplib's errors, SmtpConfigError, and
     SourceError for credentials that cannot be had (a changed key, an expired grant)."""
+    account.credentials.check()
     timeout = max(CONNECT_TIMEOUT, COMMAND_TIMEOUT)
     if account.security == "tls":
         client = smtplib.SMTP_SSL(account.host, account.port, timeout=timeout, context=_context(account))

@@ -8,13 +8,10 @@ postdesk.mailboxes, the same code as `postdesk mailbox add/edit/test`.
 
 from __future__ import annotations
 
-from functools import wraps
 
 from django import forms
 from django.contrib import messages as flash
 from django.contrib.auth import get_user_model
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -23,23 +20,12 @@ from django.views.decorators.http import require_http_methods, require_POST
 from postdesk import mailboxes
 from postdesk.models import AuditEvent, Intake, Mailbox
 from postdesk.outbound import acknowledge
+from postdesk.web import oauth_connect
+from postdesk.web.access import admin_required
 from postdesk.web.views import _nav
 
 CURRENT = "admin:mailboxes"  # marks the nav link of these pages
 HISTORY = 20  # audit rows shown on a mailbox's page
-
-
-def admin_required(view):
-    """Logged in (else the login page) and an admin (else 403, whatever the method)."""
-
-    @login_required
-    @wraps(view)
-    def wrapped(request, *args, **kwargs):
-        if not request.user.is_superuser:
-            raise PermissionDenied("only admins manage mailboxes and the quarantine")
-        return view(request, *args, **kwargs)
-
-    return wrapped
 
 
 # --- the form ------------------------------------------------------------------------
@@ -236,8 +222,6 @@ def _detail(request, mailbox: Mailbox, test_result: mailboxes.ConnectionResult |
         "test_result": test_result,
         "history": AuditEvent.objects.filter(target=mailboxes.target(mailbox)).select_related("actor").order_by("-id")[:HISTORY],
     }
-    from postdesk.web import oauth_connect  # it imports admin_required from here
-
     context["oauth"] = oauth_connect.panel(request, mailbox)
     return _page(request, "postdesk/mailboxes/detail.html", context)
 

@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from postdesk.models import Mailbox
-from postdesk.web.mailboxes import admin_required
+from postdesk.web.access import admin_required
 
 SESSION_KEY = "postdesk_oauth_pending"
 PENDING_TTL = 15 * 60  # seconds an admin has on the consent page

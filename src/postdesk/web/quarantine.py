@@ -22,7 +22,7 @@ from postdesk import process, quarantine
 from postdesk.models import AuditEvent, Intake
 from postdesk.process.apply import Applied
 from postdesk.store import blobs
-from postdesk.web.mailboxes import admin_required
+from postdesk.web.access import admin_required
 from postdesk.web.views import PAGE_SIZE, _download, _nav
 
 CURRENT = "admin:quarantine"
