@@ -118,9 +118,16 @@ def finish_authorization(client: Client, pending: PendingAuthorization, query: M
     if not query.get("code"):
         raise errors.provider("the provider's redirect carried no authorization code")
     with _session(client, redirect_uri=pending.redirect_uri) as session:
-        token = _call(lambda: session.fetch_token(
-            client.endpoints.token_endpoint, grant_type="authorization_code", code=query["code"],
-            code_verifier=pending.code_verifier, redirect_uri=pending.redirect_uri))
+        try:
+            token = _call(lambda: session.fetch_token(
+                client.endpoints.token_endpoint, grant_type="authorization_code", code=query["code"],
+                code_verifier=pending.code_verifier, redirect_uri=pending.redirect_uri))
+        except OAuthError as error:
+            # invalid_grant here is about the code, not a grant we hold.
+            if error.kind != "expired":
+                raise
+            raise OAuthError("denied", "the provider refused the sign-in code (it ran out, was used already, or "
+                                       "came from another attempt): start again", permanent=True) from None
     return TokenResponse.from_token(token, client.requested_scope)
 
 
