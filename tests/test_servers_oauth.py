@@ -11,6 +11,8 @@ import json
 import poplib
 import re
 import secrets
+import smtplib
+import ssl
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -407,3 +409,70 @@ def test_imap_login_while_the_provider_is_down_fails_then_works(dovecot, oauth, 
     oauth.up()
     with imap_client(dovecot) as client:
         client.oauth2_login(mail_user.username, tokens.access_token)
+
+
+# -- the test SMTP server takes the tokens too ------------------------------------------------------
+
+MAIL = b"From: a@example.com\r\nTo: b@example.com\r\nSubject: hi\r\n\r\nHi.\r\n"
+
+
+def smtp_session(smtp) -> smtplib.SMTP:
+    client = smtplib.SMTP(smtp.host, smtp.port, timeout=TIMEOUT)
+    client.starttls(context=ssl.create_default_context(cafile=str(smtp.ca_file)))
+    client.ehlo()
+    return client
+
+
+def oauthbearer(username: str, token: str) -> str:
+    return f"n,a={username},\x01auth=Bearer {token}\x01\x01"
+
+
+def sasl_answer(message: str, failure_reply: str):
+    """smtplib's authobject: the message first, then `failure_reply` to an error challenge."""
+    return lambda challenge=None: message if challenge is None else failure_reply
+
+
+@pytest.mark.parametrize("mechanism", ["XOAUTH2", "OAUTHBEARER"])
+def test_smtp_takes_a_token_and_records_the_mechanism(smtp, oauth, mail_user, mechanism):
+    tokens = minted(oauth, mail_user)
+    raw = base64.b64decode(xoauth2(mail_user.username, tokens.access_token)).decode()
+    message = raw if mechanism == "XOAUTH2" else oauthbearer(mail_user.username, tokens.access_token)
+    with smtp_session(smtp) as client:
+        assert mechanism in client.esmtp_features["auth"].split()
+        code, _ = client.auth(mechanism, sasl_answer(message, ""))
+        assert code == 235
+        client.sendmail("a@example.com", ["b@example.com"], MAIL)
+    (mail,) = smtp.received
+    assert (mail.login, mail.mechanism, mail.tls) == (mail_user.username, mechanism, True)
+
+
+def test_smtp_password_login_records_its_mechanism(smtp):
+    with smtp_session(smtp) as client:
+        client.login(smtp.username, smtp.password)
+        client.sendmail("a@example.com", ["b@example.com"], MAIL)
+    assert smtp.received[0].mechanism in ("PLAIN", "LOGIN")
+
+
+@pytest.mark.parametrize("mechanism, failure_reply", [("XOAUTH2", ""), ("OAUTHBEARER", "\x01")])
+@pytest.mark.parametrize("spoil", ["revoked", "other user"])
+def test_smtp_refuses_a_bad_token_with_535(smtp, oauth, mail_user, mechanism, failure_reply, spoil):
+    tokens = minted(oauth, mail_user)
+    username = mail_user.username
+    if spoil == "revoked":
+        oauth.revoke_grant(tokens)
+    else:
+        username = "someone-else"
+    raw = base64.b64decode(xoauth2(username, tokens.access_token)).decode()
+    message = raw if mechanism == "XOAUTH2" else oauthbearer(username, tokens.access_token)
+    challenges = []
+
+    def answer(challenge=None):
+        challenges.append(challenge)
+        return sasl_answer(message, failure_reply)(challenge)
+
+    with smtp_session(smtp) as client:
+        with pytest.raises(smtplib.SMTPAuthenticationError) as refused:
+            client.auth(mechanism, answer)
+    assert refused.value.smtp_code == 535
+    assert json.loads(challenges[1])["status"] in ("401", "invalid_token")  # the error challenge
+    assert smtp.logins == [(username, False)]

@@ -10,7 +10,8 @@
                               also a user of `oauth_provider` (same name and password)
     silent_server  (function) a TCP server that accepts and never answers: SilentServer
     closed_port    (function) a loopback port number with nothing listening
-    smtp_server    (session)  the private SMTP server: tests.servers.smtp.SmtpServer, started
+    smtp_server    (session)  the private SMTP server: tests.servers.smtp.SmtpServer, started;
+                              also takes XOAUTH2/OAUTHBEARER tokens of `oauth_provider`
     smtp           (function) the same server, running, with nothing received and no refusals
 """
 
@@ -108,9 +109,10 @@ def closed_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def smtp_server(tmp_path_factory) -> Iterator[SmtpServer]:
-    """One SMTP server for the whole session (it starts in milliseconds)."""
-    server = SmtpServer.create(tmp_path_factory.mktemp("smtp"))
+def smtp_server(tmp_path_factory, oauth_provider: OAuthProvider) -> Iterator[SmtpServer]:
+    """One SMTP server for the whole session (it starts in milliseconds); it also takes
+    the session provider's tokens (XOAUTH2, OAUTHBEARER)."""
+    server = SmtpServer.create(tmp_path_factory.mktemp("smtp"), introspection_url=oauth_provider.introspection_endpoint)
     try:
         yield server
     finally:
