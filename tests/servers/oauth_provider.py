@@ -6,13 +6,17 @@ kept in memory under one lock, so a test changes its state directly:
 
     provider = OAuthProvider.start()
     provider.add_user("alice", "pw")                       # same names as the Dovecot users
-    provider.add_client("desk", redirect_uris=("http://127.0.0.1/oauth/callback",))
+    provider.add_client("desk", redirect_uris=("http://127.0.0.1/oauth/callback",))  # public: no secret
     tokens = provider.mint("alice", "desk", scope="mail")  # TokenSet, no browser needed
     provider.access_lifetime = 60                          # seconds, for tokens issued from now on
+    provider.refresh_expires_in = 86400                    # also sent (and enforced); None: not sent
+    provider.expire(tokens)                                # this access token expired now
     provider.revoke_user("alice")                          # consent removed: refresh -> invalid_grant
+    provider.revoke_grant(tokens)                          # just this grant (token family)
+    provider.approve_device(user_code, "alice")            # or deny_device / expire_device(user_code)
     provider.down(); provider.up()                         # port closed, then listening again (same port)
-    provider.fail_with(503); provider.fail_with(None)      # token requests answered 503, then normally
-    provider.refreshes("alice"), provider.issued("alice")  # counters for assertions
+    provider.fail_with(503); provider.fail_with(None)      # /token answers 503, then normally again
+    provider.refreshes("alice"), provider.issued("alice")  # counters for assertions (None: all users)
     provider.reset_behaviour()                             # lifetimes, intervals, down/fail back to defaults
 
 Endpoints (all also in the discovery documents, /.well-known/oauth-authorization-server
@@ -34,11 +38,16 @@ and /.well-known/openid-configuration):
                            plus input[name=user_code]); approve_device() does the same.
     POST /revoke           RFC 7009.  Revoking a refresh token revokes its whole grant;
                            revoking an access token revokes that access token only.
+    GET  /jwks             the RS256 key of the id_tokens: with `openid` in the scope, the
+                           code grant also answers an id_token (sub = username, email,
+                           email_verified, preferred_username, nonce).
     POST /introspect       RFC 7662, for access tokens.  Open to any caller without client
                            authentication: it listens on loopback only, and Dovecot's
                            oauth2 passdb (introspection_mode = post) sends just token=...
                            Active: {"active": true, "username", "sub", "scope", "exp",
                            "iat", "client_id", "token_type"}; anything else {"active": false}.
+                           fail_with() does not touch it: Dovecot keeps working while
+                           token requests fail; down() takes it away too.
 
 Refresh tokens rotate: every refresh answers a new refresh token.  Like real
 providers with reuse detection, a grant accepts exactly two refresh tokens: its
@@ -47,8 +56,10 @@ client may have crashed before it saved the newest.  Any other refresh token of
 the grant (an older one, or a sibling abandoned when the parent was used again)
 is a replay: the answer is invalid_grant and the whole grant is revoked, its
 access tokens included.  So a kill -9 between receiving a rotated token and
-saving it strands nothing, while two workers that both keep their own newest
-token get the grant revoked, as at a real provider.
+saving it strands nothing, while two workers that refresh with the same token
+and keep the wrong one of the two answers get the grant revoked at their next
+refresh, as at a real provider.  Without a replay, an access token stays active
+until it expires, also after a refresh (as at real providers).
 """
 
 from __future__ import annotations
@@ -73,7 +84,9 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oauth2.rfc8628 import DEVICE_CODE_GRANT_TYPE, DeviceAuthorizationEndpoint, DeviceCodeGrant
 from authlib.oauth2.rfc8628 import DeviceCredentialDict
-from flask import Flask, Response, jsonify, redirect, request
+from authlib.oidc.core import OpenIDCode, UserInfo
+from flask import Flask, Response, jsonify, request
+from joserfc.jwk import KeySet, RSAKey
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 HOST = "127.0.0.1"
@@ -100,6 +113,7 @@ class TokenSet:
 class User:
     username: str
     password: str
+    email: str
 
     def get_user_id(self) -> str:
         return self.username
@@ -150,12 +164,28 @@ class AuthorizationCode(AuthorizationCodeMixin):
     code_challenge: str | None
     code_challenge_method: str | None
     expires_at: float
+    nonce: str | None = None
+    auth_time: int | None = None
 
     def get_redirect_uri(self) -> str:
         return self.redirect_uri
 
     def get_scope(self) -> str:
         return self.scope
+
+    # What authlib's OpenID Connect extension reads into the id_token.
+
+    def get_nonce(self) -> str | None:
+        return self.nonce
+
+    def get_auth_time(self) -> int | None:
+        return self.auth_time
+
+    def get_acr(self) -> None:
+        return None
+
+    def get_amr(self) -> None:
+        return None
 
 
 @dataclass
@@ -258,6 +288,7 @@ class OAuthProvider:
         self.authz = _authorization_server(self)
         self.app = _flask_app(self)
         self.port = 0
+        self._signing_key: RSAKey | None = None
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -317,7 +348,23 @@ class OAuthProvider:
             "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "introspection_endpoint_auth_methods_supported": ["none"],
             "subject_types_supported": ["public"],
+            "jwks_uri": self.url("/jwks"),
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "scopes_supported": ["openid", "email", "profile", "offline_access"],
+            "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nonce", "email", "email_verified",
+                                 "preferred_username"],
         }
+
+    @property
+    def signing_key(self) -> RSAKey:
+        """The id_token key, made at its first use (an RSA key takes a moment to make)."""
+        with self.store.lock:
+            if self._signing_key is None:
+                self._signing_key = RSAKey.generate_key(2048, auto_kid=True)
+            return self._signing_key
+
+    def jwks(self) -> dict:
+        return KeySet([self.signing_key]).as_dict(private=False)
 
     # -- life cycle and outages -------------------------------------------------------
 
@@ -364,9 +411,12 @@ class OAuthProvider:
 
     # -- users and clients ------------------------------------------------------------
 
-    def add_user(self, username: str, password: str) -> User:
+    def add_user(self, username: str, password: str, email: str | None = None) -> User:
+        """A user who can sign in; `email` (for id_tokens) defaults to the username if it
+        is an address, else to username@example.org."""
+        email = email or (username if "@" in username else f"{username}@example.org")
         with self.store.lock:
-            user = self.store.users[username] = User(username, password)
+            user = self.store.users[username] = User(username, password, email)
         return user
 
     def add_client(
@@ -516,7 +566,7 @@ def _authorization_server(provider: OAuthProvider) -> AuthorizationServer:
             _random_token, _random_token, lambda client, grant_type: provider.access_lifetime
         ),
     )
-    server.register_grant(_code_grant(provider), [_S256Challenge(required=True)])
+    server.register_grant(_code_grant(provider), [_S256Challenge(required=True), _OpenIDConnect(provider)])
     server.register_grant(_refresh_grant(provider))
     server.register_grant(_device_grant(provider))
     server.register_endpoint(_device_endpoint(provider))
@@ -540,6 +590,35 @@ class _S256Challenge(CodeChallenge):
         super().validate_code_challenge(grant, redirect_uri)
 
 
+class _OpenIDConnect(OpenIDCode):
+    """An id_token (RS256, the key at /jwks) when the scope has `openid`: sub, email,
+    email_verified, preferred_username, and the nonce if the client sent one."""
+
+    def __init__(self, provider: OAuthProvider) -> None:
+        super().__init__(require_nonce=False)
+        self.provider = provider
+
+    def exists_nonce(self, nonce, oauth_request):
+        with self.provider.store.lock:
+            return any(code.nonce == nonce and code.client_id == oauth_request.payload.client_id
+                       for code in self.provider.store.codes.values())
+
+    def resolve_client_private_key(self, client):
+        return self.provider.signing_key
+
+    def get_client_algorithm(self, client):
+        return "RS256"
+
+    def get_encode_header(self, client):
+        return {"alg": "RS256", "kid": self.provider.signing_key.kid}
+
+    def get_client_claims(self, client):
+        return {"iss": self.provider.issuer, "aud": [client.get_client_id()]}
+
+    def generate_user_info(self, user, scope):
+        return UserInfo(sub=user.username, preferred_username=user.username, email=user.email, email_verified=True)
+
+
 def _code_grant(provider: OAuthProvider):
     store = provider.store
 
@@ -552,7 +631,7 @@ def _code_grant(provider: OAuthProvider):
                 code, oauth_request.client.client_id, oauth_request.payload.redirect_uri,
                 oauth_request.scope or "", oauth_request.user.username,
                 data.get("code_challenge"), data.get("code_challenge_method"),
-                time.time() + AUTHORIZATION_CODE_LIFETIME,
+                time.time() + AUTHORIZATION_CODE_LIFETIME, data.get("nonce"), int(time.time()),
             )
             with store.lock:
                 store.codes[code] = item
@@ -716,6 +795,10 @@ def _flask_app(provider: OAuthProvider) -> Flask:
     @app.get("/.well-known/openid-configuration")
     def discovery():
         return jsonify(provider.metadata())
+
+    @app.get("/jwks")
+    def jwks():
+        return jsonify(provider.jwks())
 
     @app.route("/authorize", methods=["GET", "POST"])
     def authorize():
