@@ -494,24 +494,31 @@ class OAuthProvider:
     # -- internals used by the grants and endpoints ---------------------------------------
 
     def _save_token(self, token: dict, client: Client, user: User, used: Token | None) -> Token:
-        # Called with the lock held.  `used`: the refresh token's record, on a refresh.
-        if used is None:
-            grant = Grant(len(self.store.grants) + 1, user.username, client.client_id,
-                          token.get("scope", ""), token["refresh_token"])
-            self.store.grants.append(grant)
-        else:
-            grant = used.grant
-            grant.rotate(used.refresh_token, token["refresh_token"])
-            self.store.refresh_counts[user.username] += 1
+        """Keep a token response (adding refresh_expires_in when set); lock held.
+        `used`: the refresh token's record, on a refresh."""
+        grant = self._rotated_grant(used, token) if used else self._new_grant(client, user, token)
         now = time.time()
+        refresh_expires_at = None
         if self.refresh_expires_in is not None:
             token["refresh_expires_in"] = self.refresh_expires_in
+            refresh_expires_at = now + self.refresh_expires_in
         record = Token(token["access_token"], token["refresh_token"], grant, token["expires_in"], now,
-                       now + self.refresh_expires_in if self.refresh_expires_in is not None else None)
+                       refresh_expires_at)
         self.store.by_access[record.access_token] = record
         self.store.by_refresh[record.refresh_token] = record
         self.store.issued_counts[user.username] += 1
         return record
+
+    def _new_grant(self, client: Client, user: User, token: dict) -> Grant:
+        grant = Grant(len(self.store.grants) + 1, user.username, client.client_id,
+                      token.get("scope", ""), token["refresh_token"])
+        self.store.grants.append(grant)
+        return grant
+
+    def _rotated_grant(self, used: Token, token: dict) -> Grant:
+        used.grant.rotate(used.refresh_token, token["refresh_token"])
+        self.store.refresh_counts[used.grant.username] += 1
+        return used.grant
 
     def _refresh_record(self, refresh_token: str) -> Token | None:
         """The record of a refresh token the grant still accepts; a replay revokes the grant."""
