@@ -41,6 +41,7 @@ def test_connect_stores_the_grant_encrypted_and_audited(provider, client_id, per
     assert answer.refresh_token not in grant.refresh_token and answer.access_token not in grant.access_token
     assert stored(mailbox) == (answer.access_token, answer.refresh_token)
     assert grant.access_expires_at - grant.connected_at == timedelta(seconds=3600)
+    assert grant.last_refreshed_at is None  # connected, not refreshed
     event = AuditEvent.objects.get(kind="mailbox.oauth.connected")
     assert event.target == f"mailbox {mailbox.pk}" and SCOPE in event.detail and answer.access_token not in event.detail
 
@@ -85,8 +86,11 @@ def test_a_valid_token_is_handed_out_without_asking_the_provider(provider, clien
 @pytest.mark.parametrize(("lifetime", "margin"), [(3600, 300), (60, 12), (20, 10), (5, 10)])
 def test_the_refresh_margin(lifetime, margin):
     now = timezone.now()
-    grant = OAuthGrant(last_refreshed_at=now, access_expires_at=now + timedelta(seconds=lifetime))
-    assert tokens.margin(grant) == timedelta(seconds=margin)
+    refreshed = OAuthGrant(last_refreshed_at=now, access_expires_at=now + timedelta(seconds=lifetime))
+    assert tokens.margin(refreshed) == timedelta(seconds=margin)
+    connected = OAuthGrant(connected_at=now, last_refreshed_at=now - timedelta(days=1),
+                           access_expires_at=now + timedelta(seconds=lifetime))
+    assert tokens.margin(connected) == timedelta(seconds=margin)
 
 
 def test_refresh_ahead_of_expiry_stores_the_rotated_refresh_token(provider, client_id, person):

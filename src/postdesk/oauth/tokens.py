@@ -35,6 +35,7 @@ WAIT_FOR_REFRESHER = 90.0  # seconds another process's refresh may take before w
 ASSUMED_LIFETIME = 3600  # seconds, when a token answer has no expires_in
 USED_EVERY = timedelta(minutes=1)  # last_used_at is written at most this often
 GRANT_WARNING = timedelta(days=7)
+MIN_MARGIN, MAX_MARGIN = timedelta(seconds=10), timedelta(minutes=5)
 State = OAuthGrant.State
 
 
@@ -80,8 +81,7 @@ def _token_fields(tokens: TokenResponse, refresh_token: str, now: datetime) -> d
         "access_token": secrets.encrypt(tokens.access_token),
         "access_expires_at": now + timedelta(seconds=tokens.expires_in or ASSUMED_LIFETIME),
         "granted_scope": tokens.scope[:2000],
-        "state": State.OK, "refresh_failures": 0, "last_error": "", "last_error_at": None,
-        "last_refreshed_at": now, "updated_at": now,
+        "state": State.OK, "refresh_failures": 0, "last_error": "", "last_error_at": None, "updated_at": now,
     }
     if tokens.grant_expires_in:
         fields["grant_expires_at"] = now + timedelta(seconds=tokens.grant_expires_in)
@@ -122,10 +122,12 @@ def _usable(grant: OAuthGrant, rejected: str | None) -> str | None:
 
 def margin(grant: OAuthGrant) -> timedelta:
     """Refresh ahead by 20% of the token's lifetime, at least 10 s and at most 5 minutes."""
-    issued = max(t for t in (grant.last_refreshed_at, grant.connected_at, grant.access_expires_at - timedelta(hours=1))
-                 if t is not None)
+    # The token came with the last connect or refresh, whichever was later.
+    issued = max((t for t in (grant.last_refreshed_at, grant.connected_at) if t is not None), default=None)
+    if issued is None:
+        return MAX_MARGIN
     lifetime = (grant.access_expires_at - issued).total_seconds()
-    return timedelta(seconds=max(10.0, min(300.0, 0.2 * lifetime)))
+    return timedelta(seconds=max(MIN_MARGIN.total_seconds(), min(MAX_MARGIN.total_seconds(), 0.2 * lifetime)))
 
 
 def _decrypt(value: str) -> str:
@@ -178,8 +180,8 @@ def _refresh_holding(mailbox: Mailbox, lease: leases.RowLease, rejected: str | N
     token = _usable(grant, rejected)
     if token is not None:
         return token
-    refresh_token = _decrypt(grant.refresh_token)
     try:
+        refresh_token = _decrypt(grant.refresh_token)
         tokens = flows.refresh(client_for(mailbox), refresh_token)  # HTTP: no transaction is open here
     except OAuthError as error:
         record_failure(grant, error)
@@ -196,8 +198,10 @@ def save_refreshed(pk: int, seen: int, tokens: TokenResponse, previous_refresh_t
     """Compare-and-set: save only over generation `seen` (and while we hold the lease)."""
     fence = lease.fence() if lease is not None else {}
     # A provider that does not rotate (Google) answers without a refresh token: keep ours.
-    fields = _token_fields(tokens, tokens.refresh_token or previous_refresh_token, timezone.now())
-    return bool(OAuthGrant.objects.filter(pk=pk, generation=seen, **fence).update(generation=seen + 1, **fields))
+    now = timezone.now()
+    fields = _token_fields(tokens, tokens.refresh_token or previous_refresh_token, now)
+    return bool(OAuthGrant.objects.filter(pk=pk, generation=seen, **fence).update(
+        generation=seen + 1, last_refreshed_at=now, **fields))
 
 
 def record_failure(grant: OAuthGrant, error: OAuthError) -> None:
