@@ -134,8 +134,8 @@ def finish_authorization(client: Client, pending: PendingAuthorization, query: M
 def _redirect_error(query: Mapping[str, str]) -> OAuthError:
     code, description = query.get("error", ""), query.get("error_description", "")
     if code == "access_denied":
-        return OAuthError("denied", "the sign-in was refused at the provider" + (f": {description}" if description else ""),
-                          permanent=True)
+        said = f": {description}" if description else ""
+        return OAuthError("denied", f"the sign-in was refused at the provider{said}", permanent=True)
     return _from_provider_error(code, description)
 
 
@@ -169,7 +169,8 @@ def start_device(client: Client) -> DeviceAuthorization:
             verification_uri_complete=str(answer.get("verification_uri_complete") or ""),
             expires_in=int(answer.get("expires_in") or 900), interval=int(answer.get("interval") or 5))
     except (KeyError, TypeError, ValueError):
-        raise errors.provider("the device authorization answer lacks device_code, user_code or verification_uri") from None
+        raise errors.provider("the device authorization answer lacks device_code, user_code or "
+                              "verification_uri") from None
 
 
 def _post_json(session: OAuth2Session, url: str, data: dict) -> dict:
@@ -235,7 +236,8 @@ def _call(request: Callable[[], dict]) -> dict:
     except AuthlibOAuthError as exc:
         raise _from_oauth_error(exc) from None
     except requests.HTTPError as exc:
-        raise errors.provider(f"the provider answered HTTP {exc.response.status_code if exc.response is not None else '?'}") from None
+        status = exc.response.status_code if exc.response is not None else "?"
+        raise errors.provider(f"the provider answered HTTP {status}") from None
     except requests.RequestException as exc:
         raise errors.provider(f"the provider cannot be reached: {type(exc).__name__}") from None
     except ValueError as exc:  # a body that is not a JSON object
