@@ -16,6 +16,7 @@ POINTS = (
     "before-process",  # acknowledged and recorded, not processed
     "inside-process",  # inside the processing transaction, before it commits
     "after-send",  # the SMTP server accepted an outgoing mail, not yet recorded as sent
+    "oauth-after-refresh",  # the provider answered a refresh (maybe a rotated refresh token), not yet saved
 )
 
 _counts: dict[str, int] = {}

@@ -14,8 +14,9 @@ same rules everywhere:
   release    fenced by the token too: a late holder never frees a newer lease
 
 Used by process.claim (intake rows: the token is `attempts`), outbound/sender
-(outbox rows: `attempts`) and pipeline.fetch_mailbox (one fetcher per mailbox:
-Mailbox.fetch_lease_*).
+(outbox rows: `attempts`), pipeline.fetch_mailbox (one fetcher per mailbox:
+Mailbox.fetch_lease_*) and oauth/tokens (one refresher per grant:
+OAuthGrant.refresh_lease_*, where the others wait for the holder's result).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -146,6 +149,26 @@ class RowLease:
         """Renew, or raise LeaseLost: called before every step that changes the source."""
         if not self.renew():
             raise LeaseLost(f"the lease on {self.model.__name__.lower()} {self.pk} was taken over")
+
+    def fence(self) -> dict:
+        """Filter arguments for a write that must happen only while we hold the lease:
+        `row.filter(**lease.fence()).update(...)` changes nothing once it was taken over."""
+        if self.held is None:
+            raise LeaseLost(f"no lease held on {self.model.__name__.lower()} {self.pk}")
+        return {self.token_field: self.held.token, self.owner_field: self.owner}
+
+    def wait(self, timeout: float, every: float = 0.2, done: Callable[[], bool] | None = None) -> bool:
+        """Wait until the lease is free (released, run out, or its local holder died) or
+        `done()` says what we waited for has happened; False when `timeout` ran out first."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if (done is not None and done()) or self._is_free():
+                return True
+            time.sleep(every)
+        return False
+
+    def _is_free(self) -> bool:
+        return self._row().filter(free(self._row(), timezone.now(), self.owner_field, self.until_field)).exists()
 
     def release(self) -> None:
         if self.held is None:

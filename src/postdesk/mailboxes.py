@@ -261,6 +261,9 @@ def warnings(mailbox: Mailbox) -> list[str]:
         from postdesk.identity import UNSTABLE_ADVICE
 
         found.append(f"{mailbox.name}: {UNSTABLE_ADVICE}")
+    from postdesk.oauth import tokens  # OAuth's one home says what is wrong with a grant
+
+    found += [f"{mailbox.name}: {warning}" for warning in tokens.warnings(mailbox)]
     return found
 
 
@@ -335,7 +338,17 @@ def as_dict(m: Mailbox) -> dict:
         "uidvalidity_changes_24h": len(m.uidvalidity_changes or []),
         "identity_unstable": m.identity_unstable_at is not None,
         "warnings": warnings(m),
+        **_oauth_dict(m),
     }
+
+
+def _oauth_dict(m: Mailbox) -> dict:
+    """The sign-in, and for OAuth the grant as postdesk.oauth describes it (never a token)."""
+    if m.auth != "oauth" and m.smtp_auth != "oauth":
+        return {"auth": m.auth}
+    from postdesk.oauth import tokens
+
+    return {"auth": m.auth, "smtp_auth": m.smtp_auth, "oauth": tokens.describe(m)}
 
 
 # --- the connection test -----------------------------------------------------------

@@ -50,7 +50,7 @@ class DatabaseCollector:
     def _collect(self):
         from django.db.models import Count
 
-        from postdesk.models import Intake, Mailbox
+        from postdesk.models import Intake, Mailbox, OAuthGrant
 
         failures = GaugeMetricFamily("postdesk_mailbox_consecutive_failures", "Failed passes in a row", labels=["mailbox"])
         success = GaugeMetricFamily(
@@ -62,11 +62,17 @@ class DatabaseCollector:
             enabled.add_metric([m.name], 1 if m.enabled else 0)
             if m.last_success_at is not None:
                 success.add_metric([m.name], m.last_success_at.timestamp())
+        oauth_failures = GaugeMetricFamily(
+            "postdesk_mailbox_oauth_refresh_failures", "Failed OAuth2 token refreshes in a row (OAuth mailboxes)",
+            labels=["mailbox"],
+        )
+        for name, count in OAuthGrant.objects.values_list("mailbox__name", "refresh_failures"):
+            oauth_failures.add_metric([name], count)
         intakes = GaugeMetricFamily("postdesk_intake_messages", "Stored messages by processing status", labels=["status"])
         counts = dict(Intake.objects.values_list("status").annotate(n=Count("pk")).values_list("status", "n"))
         for status in Intake.Status.values:
             intakes.add_metric([status], counts.get(status, 0))
-        yield from (failures, success, enabled, intakes)
+        yield from (failures, success, enabled, oauth_failures, intakes)
 
 
 REGISTRY.register(DatabaseCollector())

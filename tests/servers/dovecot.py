@@ -6,6 +6,13 @@ Maildirs.  It listens on 127.0.0.1 only, on free ports picked at start, and is
 run in the foreground as our child process, so stopping it means terminating
 exactly that pid.
 
+Given an introspection URL (the session's does: tests/servers/oauth_provider.py),
+it also accepts SASL XOAUTH2 and OAUTHBEARER: its oauth2 passdb asks that URL
+about every token (RFC 7662, POST token=...), with no cache, so a token revoked
+at the provider is refused at the next login.  PLAIN and LOGIN stay with the
+passwd-files; the userdb is the passwd-file for both, so a user must exist here
+(add_user) whichever way they sign in.
+
 Written for Dovecot 2.3 (Debian 12's dovecot-imapd / dovecot-pop3d); 2.4
 changed the configuration language.
 """
@@ -102,8 +109,11 @@ class Dovecot:
 
     host = HOST
 
-    def __init__(self, root: Path, tls: TlsFiles, *, dovecot: str, doveadm: str) -> None:
+    def __init__(
+        self, root: Path, tls: TlsFiles, *, dovecot: str, doveadm: str, introspection_url: str | None = None
+    ) -> None:
         self.root = root
+        self.introspection_url = introspection_url
         self.tls = tls
         self.binary = dovecot
         self.doveadm = doveadm
@@ -111,18 +121,22 @@ class Dovecot:
         self.owner = _MailOwner.for_this_process()
         self.config_file = root / "dovecot.conf"
         self.log_file = root / "dovecot.log"
+        self.oauth2_config_file = root / "dovecot-oauth2.conf.ext"
         self.users_dir = root / "users"
         self.mail_dir = root / "mail"
         self._users: dict[str, str] = {}
         self._process: subprocess.Popen | None = None
         self._prepare_dirs()
         self.config_file.write_text(render_config(self))
+        if introspection_url is not None:
+            self.oauth2_config_file.write_text(render_oauth2_config(introspection_url))
 
     # -- creation and life cycle --------------------------------------------
 
     @classmethod
-    def create(cls, parent: str | None = None) -> Dovecot:
-        """A configured but not yet started Dovecot in a new temporary directory."""
+    def create(cls, parent: str | None = None, *, introspection_url: str | None = None) -> Dovecot:
+        """A configured but not yet started Dovecot in a new temporary directory;
+        with `introspection_url`, it also takes OAuth2 tokens (XOAUTH2, OAUTHBEARER)."""
         # Checked before making anything, so a missing Dovecot leaves nothing behind.
         dovecot, doveadm = find_program("dovecot"), find_program("doveadm")
         check_version(dovecot)
@@ -130,7 +144,9 @@ class Dovecot:
         # (running as `owner`, not as us) must reach the sockets and the Maildirs.
         root = Path(tempfile.mkdtemp(prefix="postdesk-dovecot-", dir=parent))
         root.chmod(0o755)
-        return cls(root, write_tls_files(root / "tls"), dovecot=dovecot, doveadm=doveadm)
+        return cls(
+            root, write_tls_files(root / "tls"), dovecot=dovecot, doveadm=doveadm, introspection_url=introspection_url
+        )
 
     @property
     def ca_file(self) -> Path:
@@ -383,7 +399,7 @@ ssl = yes
 ssl_cert = <{server.tls.cert_file}
 ssl_key = <{server.tls.key_file}
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login{" xoauth2 oauthbearer" if server.introspection_url else ""}
 # No slowing down of failed logins: a wrong-password test would otherwise wait
 # 2 s (auth_failure_delay), and every later login from 127.0.0.1 up to 15 s
 # (the per-IP auth penalty, kept by anvil; mode 0 turns its socket off).
@@ -397,9 +413,10 @@ service anvil {{
 {_accounts_config(server.owner)}
 passdb {{
   driver = passwd-file
+  mechanisms = plain login
   args = scheme=PLAIN username_format=%u {server.users_dir}/%u
 }}
-userdb {{
+{_oauth2_passdb(server)}userdb {{
   driver = passwd-file
   args = username_format=%u {server.users_dir}/%u
 }}
@@ -452,6 +469,35 @@ service pop3-login {{
   }}
 }}
 {"" if _is_root() else _UNPRIVILEGED_SERVICES}"""
+
+
+def _oauth2_passdb(server: Dovecot) -> str:
+    if server.introspection_url is None:
+        return ""
+    return f"""passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {server.oauth2_config_file}
+}}
+"""
+
+
+def render_oauth2_config(introspection_url: str) -> str:
+    """The oauth2 passdb's own file: every token is introspected at the provider."""
+    # No tokeninfo_url: introspection alone decides.  No auth cache exists
+    # (auth_cache_size is 0 by default), so each login asks the provider anew and a
+    # revoked or expired token fails at once.  username_format %u, not the default
+    # %Lu: the test users' names are compared as they are.
+    return f"""\
+introspection_mode = post
+introspection_url = {introspection_url}
+force_introspection = yes
+username_attribute = username
+username_format = %u
+active_attribute = active
+active_value = true
+timeout_msecs = 10000
+"""
 
 
 # Only root may chroot(); these services do by default.  (Blocks of the same

@@ -1,4 +1,4 @@
-"""postdesk mailbox add|list|show|edit|remove|test."""
+"""postdesk mailbox add|list|show|edit|remove|test|connect."""
 
 from __future__ import annotations
 
@@ -60,6 +60,12 @@ class Command(PostdeskCommand):
         test = sub.add_parser("test", help="connect, log in, open the folder, count the messages")
         test.add_argument("name")
         test.add_argument("--json", action="store_true")
+        connect = sub.add_parser("connect", help="sign an OAuth2 mailbox in (device code, or a browser on this machine)")
+        connect.add_argument("name")
+        connect.add_argument("--no-device", action="store_true",
+                             help="use the browser redirect to 127.0.0.1 even where the provider offers a device code")
+        connect.add_argument("--timeout", type=int, default=600, metavar="SECONDS",
+                             help="how long to wait for the browser's redirect (default 600)")
 
     @staticmethod
     def _settings_arguments(p):
@@ -183,6 +189,22 @@ class Command(PostdeskCommand):
             self.stdout.write(f"{mailbox.name}: {result.summary}")
         if not result.all_ok:
             raise self.fail(f"{mailbox.name}: {result.sending_summary}")
+
+    def _connect(self, options):
+        from postdesk.oauth import OAuthError, connect_cli
+
+        mailbox = self._get(options["name"])
+        if mailbox.auth != "oauth" and mailbox.smtp_auth != "oauth":
+            raise self.fail(f"mailbox {mailbox.name} signs in with a password, not OAuth2", USAGE)
+        try:
+            done = connect_cli.connect(mailbox, self._say, no_device=options["no_device"], timeout=options["timeout"])
+        except OAuthError as exc:
+            raise self.fail(f"{mailbox.name}: {exc.message}") from None
+        self._say(f"{mailbox.name}: {done.summary}")
+
+    def _say(self, line: str) -> None:
+        self.stdout.write(line)
+        self.stdout.flush()  # a person (or a test) reads the code while we wait
 
     # --- helpers -------------------------------------------------------------
 
