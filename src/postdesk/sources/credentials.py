@@ -54,11 +54,11 @@ class Credentials:
     def token(self, rejected: str | None = None) -> str:
         """A valid access token from the grant (refreshed ahead of expiry, or when
         `rejected` is the one the server just refused)."""
-        from postdesk import oauth
+        from postdesk.oauth import OAuthError, tokens
 
         try:
-            return oauth.access_token(self.mailbox, rejected=rejected)
-        except oauth.OAuthError as exc:
+            return tokens.access_token(self.mailbox, rejected=rejected)
+        except OAuthError as exc:
             raise source_error_of(exc) from None
 
 
@@ -103,23 +103,7 @@ def sign_in(credentials: Credentials, *, password: Callable[[str, str], object],
         token(credentials.username, credentials.token(rejected=offered))
 
 
-# --- SASL initial responses (RFC 7628 OAUTHBEARER; Google's and Microsoft's XOAUTH2) ---
-
-
-def xoauth2(user: str, access_token: str) -> bytes:
-    return f"user={user}\x01auth=Bearer {access_token}\x01\x01".encode()
-
-
-def oauthbearer(user: str, access_token: str, host: str = "", port: int | None = None) -> bytes:
-    # The GS2 header names the user; "," and "=" in it are escaped (RFC 5801).
-    authzid = user.replace("=", "=3D").replace(",", "=2C")
-    fields = [f"n,a={authzid},"]
-    if host:
-        fields.append(f"host={host}")
-    if port:
-        fields.append(f"port={port}")
-    fields.append(f"auth=Bearer {access_token}")
-    return ("\x01".join(fields) + "\x01\x01").encode()
+# --- which SASL mechanism, and its initial response (the strings: postdesk.oauth.sasl) ---
 
 
 def preferred_mechanism(offered: set[str]) -> str:
@@ -127,10 +111,12 @@ def preferred_mechanism(offered: set[str]) -> str:
     return "OAUTHBEARER" if "OAUTHBEARER" in offered else "XOAUTH2"
 
 
-def initial_response(mechanism: str, user: str, access_token: str, host: str = "", port: int | None = None) -> bytes:
+def initial_response(mechanism: str, user: str, access_token: str, host: str, port: int | None) -> bytes:
+    from postdesk.oauth import sasl
+
     if mechanism == "OAUTHBEARER":
-        return oauthbearer(user, access_token, host, port)
-    return xoauth2(user, access_token)
+        return sasl.oauthbearer(user, access_token, host, port or 0).encode()
+    return sasl.xoauth2(user, access_token).encode()
 
 
 def b64(data: bytes) -> str:

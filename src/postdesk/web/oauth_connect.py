@@ -21,7 +21,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from postdesk.models import Mailbox
+from postdesk.models import Mailbox, OAuthGrant
 from postdesk.web.access import admin_required
 
 SESSION_KEY = "postdesk_oauth_pending"
@@ -40,14 +40,14 @@ def redirect_uri(request) -> str:
 @admin_required
 @require_POST
 def connect(request, pk: int):
-    from postdesk.oauth import OAuthError, flows
+    from postdesk.oauth import OAuthError, flows, tokens
 
     mailbox = get_object_or_404(Mailbox, pk=pk)
     if mailbox.auth != "oauth":
         flash.error(request, f"Mailbox {mailbox.name} signs in with a password: set its sign-in to OAuth2 first.")
         return redirect("postdesk_web:mailbox_detail", pk=pk)
     try:
-        pending = flows.start_authorization(mailbox, redirect_uri(request))
+        pending = flows.start_authorization(tokens.client_for(mailbox), redirect_uri(request))
     except OAuthError as exc:
         flash.error(request, f"Cannot connect {mailbox.name}: {exc.message}")
         return redirect("postdesk_web:mailbox_detail", pk=pk)
@@ -71,8 +71,8 @@ def callback(request):
         flash.error(request, "The mailbox was removed while its sign-in was under way.")
         return redirect("postdesk_web:mailbox_list")
     try:
-        grant = flows.finish_authorization(mailbox, _pending_of(state, pending), request.GET.dict())
-        tokens.connect(mailbox, grant, actor=request.user)
+        answer = flows.finish_authorization(tokens.client_for(mailbox), _pending_of(state, pending), request.GET.dict())
+        tokens.connect(mailbox, answer, actor=request.user)
     except OAuthError as exc:
         flash.error(request, f"{mailbox.name} was not connected: {exc.message}")
     else:
@@ -84,27 +84,20 @@ PROVIDER_NAMES = {"microsoft": "Microsoft", "google": "Google"}
 
 
 def panel(request, mailbox: Mailbox) -> dict | None:
-    """What the mailbox page shows of its OAuth2 sign-in (never a token); None for a password mailbox."""
-    from postdesk.models import OAuthGrant
+    """What the mailbox page shows of its OAuth2 sign-in (oauth.tokens.describe: never a token),
+    with the redirect URL to register; None for a password mailbox."""
+    from postdesk.oauth import tokens
 
     if mailbox.auth != "oauth":
         return None
-    grant = OAuthGrant.objects.filter(mailbox=mailbox).select_related("connected_by").first()
-    shown = {
-        "provider": mailbox.oauth_provider,
-        "provider_name": PROVIDER_NAMES.get(mailbox.oauth_provider, mailbox.oauth_provider),
-        "tenant": mailbox.oauth_tenant if mailbox.oauth_provider == "microsoft" else "",
-        "redirect_uri": redirect_uri(request),
-        "connected": bool(grant and grant.refresh_token),
-        "state_key": grant.state if grant and grant.refresh_token else "not-connected",
-        "state": grant.get_state_display() if grant and grant.refresh_token else "not connected: press Connect",
-    }
-    if grant is not None:
-        shown.update({name: getattr(grant, name) for name in (
-            "granted_scope", "connected_at", "last_used_at", "last_refreshed_at", "grant_expires_at",
-            "refresh_failures", "last_error")})
-        shown["connected_by"] = grant.connected_by.get_username() if grant.connected_by_id else ""
-    return shown
+    shown = tokens.describe(mailbox)
+    connected = shown["state"] != "not connected"
+    return {**shown,
+            "provider_name": PROVIDER_NAMES.get(mailbox.oauth_provider, mailbox.oauth_provider),
+            "redirect_uri": redirect_uri(request),
+            "connected": connected,
+            "state_key": shown["state"].replace(" ", "-"),
+            "state_text": dict(OAuthGrant.State.choices).get(shown["state"], "not connected: press Connect")}
 
 
 def _remember(request, pending, mailbox: Mailbox) -> None:

@@ -105,19 +105,15 @@ def _signin_attention(user) -> list:
     window (reconnect before then), for the admins' banner."""
     if not user.is_superuser:
         return []
-    from datetime import timedelta
-
     from django.utils import timezone
 
     from postdesk.models import OAuthGrant
+    from postdesk.oauth.tokens import GRANT_WARNING
 
-    soon = timezone.now() + timedelta(days=GRANT_WARNING_DAYS)
+    soon = timezone.now() + GRANT_WARNING
     return list(OAuthGrant.objects.filter(mailbox__enabled=True, mailbox__auth="oauth")
                 .filter(Q(state=OAuthGrant.State.EXPIRED) | Q(grant_expires_at__lte=soon))
                 .select_related("mailbox").order_by("mailbox__name"))
-
-
-GRANT_WARNING_DAYS = 7  # days ahead of a grant's announced end that admins are told
 
 
 def _queue_page(request, queryset: QuerySet, *, title: str, current: str):
