@@ -116,3 +116,16 @@ def test_replies_and_their_sent_copy_use_the_grant(desk, smtp, provider, client_
     assert out.status == Outgoing.Status.SENT and out.copied_to_sent
     assert dovecot.message_count(mail_user, "Sent") == 1
     assert mailbox.pk == out.mailbox_id
+
+
+def test_a_provider_down_for_the_mail_server_too_is_passing(db, provider, client_id, dovecot, mail_user):
+    """Dovecot cannot introspect the token ([UNAVAILABLE]) and we cannot refresh it: passing, not a wrong login."""
+    mailbox = dovecot_mailbox(provider, client_id, dovecot, mail_user)
+    provider.down()
+    try:
+        with pytest.raises(SourceError) as failure:
+            count(mailbox)
+        assert failure.value.kind in ("provider", "unavailable") and not failure.value.permanent, failure.value
+    finally:
+        provider.up()
+    assert count(mailbox) == 0

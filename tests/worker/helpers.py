@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.servers.dovecot import Dovecot, MailUser
@@ -33,11 +35,50 @@ def add_imap(inst: Installation, dovecot: Dovecot, name: str, user: MailUser, *,
     else:
         port = dovecot.ports.pop3s if security == "tls" else dovecot.ports.pop3
     args = ["mailbox", "add", name, "--protocol", protocol, "--host", dovecot.host, "--port", port,
-            "--security", security, "--username", user.username, "--password-stdin", "--after", after,
-            "--poll-interval", poll]
+            "--security", security, "--username", user.username, "--after", after, "--poll-interval", poll]
     if security != "none":
         args += ["--ca-file", dovecot.ca_file]
-    inst.run(*args, *options, input=(password if password is not None else user.password) + "\n")
+    if "--oauth" in options:  # signs in with a grant: no password
+        inst.run(*args, *options)
+        return
+    inst.run(*args, "--password-stdin", *options, input=(password if password is not None else user.password) + "\n")
+
+
+OAUTH_SCOPE = "mail offline_access"
+
+
+def add_imap_by(auth: str, inst: Installation, dovecot: Dovecot, name: str, user: MailUser, provider=None, **options) -> None:
+    """`add_imap`, signing in with a password or (auth "oauth") with an OAuth2 grant from
+    the test provider: the same mailbox, so the same test holds for both."""
+    if auth == "password":
+        add_imap(inst, dovecot, name, user, **options)
+        return
+    client_id = f"postdesk-{name}-{user.username}"
+    provider.add_client(client_id, redirect_uris=("http://127.0.0.1/callback",))
+    add_imap(inst, dovecot, name, user, **options, options=(
+        "--oauth", provider.issuer, "--oauth-client-id", client_id, "--oauth-scope", OAUTH_SCOPE))
+    connect_by_device(inst, provider, name, user.username)
+
+
+def connect_by_device(inst: Installation, provider, name: str, username: str, timeout: float = 60) -> str:
+    """`postdesk mailbox connect NAME` as an admin runs it: the device grant, approved at the
+    provider as `username` would on its verification page.  Returns what the command printed."""
+    proc = subprocess.Popen([sys.executable, "-m", "postdesk", "mailbox", "connect", name], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=inst.work_dir, env=inst.env())
+    try:
+        printed = []
+        for line in proc.stdout:
+            printed.append(line)
+            if "enter the code" in line:
+                provider.approve_device(line.rsplit(" ", 1)[1].strip(), username)
+                break
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, "".join(printed) + out + err
+    return "".join(printed) + out
 
 
 def add_server(inst: Installation, name: str, host: str, port: int, *, poll: int = LONG_POLL) -> None:

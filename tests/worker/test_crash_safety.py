@@ -16,9 +16,11 @@ import re
 import signal
 from dataclasses import dataclass
 
+import pytest
+
 from tests.support.mail import make_message, new_message_id
 from tests.support.worker import WorkerProcess, metric, wait_for
-from tests.worker.helpers import FAST, add_imap, exported
+from tests.worker.helpers import FAST, add_imap_by, exported
 
 PER_MAILBOX = 10  # messages per mailbox: N = 20
 KILLS = 4  # K
@@ -59,14 +61,19 @@ def requests_of(message: int, replies: dict[int, int]) -> int:
     return message
 
 
-def test_killed_at_random_moments_and_restarted_every_message_is_imported_exactly_once(installation, dovecot):
+@pytest.mark.parametrize("auth", ["password", "oauth"])
+def test_killed_at_random_moments_and_restarted_every_message_is_imported_exactly_once(installation, dovecot, oauth, auth):
     seed = int(os.environ.get("POSTDESK_TEST_SEED") or random.SystemRandom().randrange(2**32))
     rng = random.Random(seed)
-    context = f"seed={seed} (POSTDESK_TEST_SEED={seed} repeats this run)"
+    context = f"seed={seed} (POSTDESK_TEST_SEED={seed} repeats this run), {auth} sign-in"
 
     imap_user, pop3_user = dovecot.new_user(prefix="crashimap"), dovecot.new_user(prefix="crashpop")
-    add_imap(installation, dovecot, "imap", imap_user, after="move:Imported", poll=1)
-    add_imap(installation, dovecot, "pop3", pop3_user, protocol="pop3", after="delete", poll=1)
+    for user in (imap_user, pop3_user):
+        oauth.add_user(user.username, user.password)
+    # OAuth: tokens that last 20 s, so kills also land around refreshes and rotations.
+    oauth.access_lifetime = 20
+    add_imap_by(auth, installation, dovecot, "imap", imap_user, oauth, after="move:Imported", poll=1)
+    add_imap_by(auth, installation, dovecot, "pop3", pop3_user, oauth, protocol="pop3", after="delete", poll=1)
     messages = {"imap": plan("imap"), "pop3": plan("pop3")}
     users = {"imap": imap_user, "pop3": pop3_user}
 

@@ -67,6 +67,8 @@ class SourceError(Exception):
     """A mailbox could not be read.  `kind` tells what to do about it:
 
         dns, refused, timeout, network, tls   transient: retrying may help
+        unavailable                           transient: the server refused the login for now
+                                              ([UNAVAILABLE], [SYS/TEMP]: its auth backend is down)
         slow                                  transient: below the minimum rate, or out of pass time
         too-large, protocol                   the server sent more (or other) than it said; retried
         disk, database, lease, internal       ours, not the server's (pipeline._classify)
@@ -163,6 +165,21 @@ def server_text(exc: BaseException, limit: int = 200) -> str:
             text = quoted.group(2)
     text = _SERVER_TIMING.sub("", text)
     return text[:limit]
+
+
+# A refused login that says the refusal is passing: IMAP's [UNAVAILABLE] (RFC 5530; Dovecot
+# when its password or token backend, e.g. the OAuth2 provider, is down) and POP3's
+# [SYS/TEMP] and [IN-USE] (RFC 3206).  Anything else is the credentials' fault.
+_PASSING_REFUSAL = re.compile(r"\[(UNAVAILABLE|SYS/TEMP|IN-USE)\]", re.IGNORECASE)
+
+
+def login_refused(username: str, exc: BaseException) -> SourceError:
+    """A login the server said no to: "login" (permanent: wrong password, token, or
+    username), unless the server says it is a passing problem on its side ("unavailable")."""
+    text = server_text(exc)
+    if _PASSING_REFUSAL.search(text):
+        return SourceError("unavailable", f"login as {username!r} failed for now: {text}")
+    return SourceError("login", f"login as {username!r} refused: {text}")
 
 
 def tls_context(mailbox) -> ssl.SSLContext:

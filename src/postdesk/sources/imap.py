@@ -18,6 +18,7 @@ from postdesk.sources._base import (
     Listed,
     SourceError,
     TooLarge,
+    login_refused,
     server_text,
     tls_context,
     where,
@@ -73,7 +74,7 @@ class ImapSource:
             try:
                 sign_in(credentials, password=client.login, token=_token_login(client), refused=LoginError)
             except LoginError as exc:
-                raise SourceError("login", f"login as {credentials.username!r} refused: {server_text(exc)}") from None
+                raise login_refused(credentials.username, exc) from None
             uidvalidity = cls._select(client, mailbox)
         except BaseException:
             _logout_quietly(client)

@@ -24,12 +24,13 @@ from postdesk.sources._base import (
     SourceError,
     TooLarge,
     header_part,
+    login_refused,
     server_text,
     tls_context,
     where,
 )
-from postdesk.sources.credentials import Credentials, b64, initial_response, preferred_mechanism, sign_in
 from postdesk.sources._budget import Budget, describe_size, max_message_bytes, size_limit
+from postdesk.sources.credentials import Credentials, b64, initial_response, preferred_mechanism, sign_in
 
 PIECE = 64 * 1024  # bytes of a line read at a time: lines may be longer, they are joined
 SLACK = 4096  # bytes a message may exceed the limit by (line ends, dot-stuffing) before it is cut off
@@ -67,7 +68,7 @@ class Pop3Source:
                 sign_in(credentials, password=_password_login(client), token=_token_login(client, mailbox),
                         refused=poplib.error_proto)
             except poplib.error_proto as exc:
-                raise SourceError("login", f"login as {credentials.username!r} refused: {server_text(exc)}") from None
+                raise login_refused(credentials.username, exc) from None
         except BaseException:
             _close_quietly(client)
             raise
