@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from email import policy, utils
 from email.message import Message
 
+from postdesk.mail._budget import current as current_budget
 from postdesk.mail._charsets import decode_header_bytes
 from postdesk.mail._encoded import decode_encoded_words
 from postdesk.mail._types import Address
@@ -144,6 +145,9 @@ def parse_addresses(value: str, defects: list[str], where: str) -> list[Address]
     pairs = [(name, addr) for name, addr in utils.getaddresses([value]) if name or addr]
     if _plausible(pairs, value):
         return [_address(decode_words(name, defects, where) if "=?" in name else name, addr) for name, addr in pairs]
+    if not _structured_allowed(value):
+        defects.append(f"{where}: malformed address list; read leniently (structured reading spent for this message)")
+        return [_address(decode_words(name, defects, where), addr) for name, addr in pairs]
     try:
         header = policy.default.header_factory(where, value)
         found = [_address(a.display_name, a.addr_spec) for a in header.addresses]
@@ -153,6 +157,15 @@ def parse_addresses(value: str, defects: list[str], where: str) -> list[Address]
         pass
     defects.append(f"{where}: malformed address list")
     return [_address(decode_words(name, defects, where), addr) for name, addr in pairs]
+
+
+def _structured_allowed(value: str) -> bool:
+    """Whether this parse()'s budget for the structured parser covers `value` (spent if so)."""
+    budget = current_budget()
+    if len(value) > budget.address_chars:
+        return False
+    budget.address_chars -= len(value)
+    return True
 
 
 def _plausible(pairs: list[tuple[str, str]], value: str) -> bool:
