@@ -14,11 +14,13 @@ from __future__ import annotations
 import functools
 import re
 from email import utils
-from email.feedparser import BufferedSubFile, BytesFeedParser, NeedMoreData
+from email.feedparser import NLCRE, BufferedSubFile, BytesFeedParser, NeedMoreData, headerRE
 from email.message import Message
+from email.policy import compat32
 from io import StringIO
 
 from postdesk.mail._budget import MAX_PARTS
+from postdesk.mail._header_block import repair_part_header_block
 
 # A parameter list longer than this is an attack or a broken mailer: only the
 # parameters in _KEPT are read from it, and a defect says so.
@@ -97,6 +99,10 @@ def _capped(value: str) -> str:
 MAX_BOUNDARY_DEPTH = 24
 
 
+# Lines of a part's header section looked at for mending: parts carry a handful
+# of fields; a longer run is read as it is (the look costs a regex a line).
+MAX_PART_HEADER_LINES = 64
+
 # The boundary matcher the stdlib's feed parser pushes for each open multipart
 # (email/feedparser.py: '(?P<sep>' + re.escape('--' + boundary) + _BOUNDARY_TAIL).
 _BOUNDARY_HEAD = "(?P<sep>"
@@ -144,6 +150,30 @@ class _BoundaryInput(BufferedSubFile):
             self._others.remove(key)
         return super().pop_eof_matcher()
 
+    def mend_header_block(self, defects: list[str]) -> None:
+        """The header section of the part about to be read, mended as tolerant
+        clients read it (_header_block.repair_part_header_block), when all of
+        it has arrived; the lines the stdlib then reads are the mended ones."""
+        lines: list[str] = []
+        for line in self._lines:
+            if NLCRE.match(line) or self._ends_a_part(line):
+                break
+            lines.append(line)
+            if len(lines) > MAX_PART_HEADER_LINES:
+                return
+        else:
+            if not self._closed:
+                return  # the section goes on in data not yet fed: read as it is
+        if all(headerRE.match(line) for line in lines):
+            return
+        head = "".join(lines).encode("ascii", "surrogateescape")
+        fixed = repair_part_header_block(head, defects)
+        if fixed is None:
+            return
+        for _ in lines:
+            self._lines.popleft()
+        self._lines.extendleft(reversed([line.decode("ascii", "surrogateescape") for line in fixed.splitlines(keepends=True)]))
+
     def readline(self):
         if not self._lines:
             return "" if self._closed else NeedMoreData
@@ -186,6 +216,7 @@ class MimeFeedParser(BytesFeedParser):
     and ending the input where part `max_parts` + 1 begins (`stopped_at`)."""
 
     def __init__(self, *args, max_parts: int = MAX_PARTS, **kwargs):
+        kwargs.setdefault("policy", compat32.clone(message_factory=MimeMessage))
         super().__init__(*args, **kwargs)
         self._input = _BoundaryInput()
         self._max_parts = max_parts
@@ -202,8 +233,13 @@ class MimeFeedParser(BytesFeedParser):
         self._parts += 1
         if self._parts > self._max_parts and self.stopped_at is None:
             self._end_input_here()
+        in_multipart = bool(self._msgstack) and self._msgstack[-1].get_content_maintype() == "multipart"
         super()._new_message()
         self._cur.boundary_depth = len(self._input._eofstack)
+        if in_multipart and self.stopped_at is None:
+            # A part's header section, broken as message headers break.  Not a
+            # forwarded message's (message/rfc822): its bytes are kept as sent.
+            self._input.mend_header_block(self._cur.header_defects)
 
     @property
     def parts_read(self) -> int:
@@ -223,18 +259,18 @@ class MimeFeedParser(BytesFeedParser):
 class MimeMessage(Message):
     """A compat32 Message whose parameter reading is linear and capped.
 
-    `param_defects` collects what was cut, for the parser to report."""
+    `header_defects` collects what was cut or mended in its header fields, for the parser to report."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._params_cache: dict[tuple[str, str], list] = {}
-        self.param_defects: list[str] = []
+        self.header_defects: list[str] = []
         self.boundary_depth = 0
 
     def get_boundary(self, failobj=None):
         if self.boundary_depth >= MAX_BOUNDARY_DEPTH:
-            if not self.param_defects or "boundary not followed" not in self.param_defects[-1]:
-                self.param_defects.append(f"multipart nested deeper than {MAX_BOUNDARY_DEPTH}: boundary not followed, read as text")
+            if not self.header_defects or "boundary not followed" not in self.header_defects[-1]:
+                self.header_defects.append(f"multipart nested deeper than {MAX_BOUNDARY_DEPTH}: boundary not followed, read as text")
             return failobj
         return super().get_boundary(failobj)
 
@@ -254,11 +290,11 @@ class MimeMessage(Message):
         pairs = _pairs(split_params(value))
         if len(value) > MAX_PARAMS_CHARS:
             pairs = _kept(pairs)
-            self.param_defects.append(f"{header.lower()}: {len(value)} characters of parameters; only the known ones read")
+            self.header_defects.append(f"{header.lower()}: {len(value)} characters of parameters; only the known ones read")
         else:
             pairs = [(name[:MAX_PARAM_NAME_CHARS], val) for name, val in pairs]
         try:
             return utils.decode_params(pairs)
         except (ValueError, TypeError):  # a continuation number too long for int(); "name*" beside "name*0"
-            self.param_defects.append(f"{header.lower()}: unreadable parameters ignored")
+            self.header_defects.append(f"{header.lower()}: unreadable parameters ignored")
             return pairs[:1]

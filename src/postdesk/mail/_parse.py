@@ -343,7 +343,7 @@ def _content_type(part: Message, defects: list[str]) -> str:
         defects.append("part: unreadable Content-Type; read as text/plain")
         return "text/plain"
     finally:
-        _take_param_defects(part, defects)
+        _take_header_defects(part, defects)
     if ctype.startswith("multipart/") and not part.is_multipart():
         defects.append(f"part: {ctype} without usable boundary; read as text")
         return "text/plain"
@@ -358,13 +358,13 @@ def _leaf(part: Message, ctype: str, index: int, defects: list[str], opaque: boo
     except Exception:
         disposition = None
     has_name = _raw_filename(part, defects) is not None
-    _take_param_defects(part, defects)
+    _take_header_defects(part, defects)
     return _Leaf(part, ctype, disposition, has_name, index, opaque)
 
 
-def _take_param_defects(part: Message, defects: list[str]) -> None:
+def _take_header_defects(part: Message, defects: list[str]) -> None:
     """What MimeMessage cut from over-long parameter lists (_params.py), once each."""
-    found = getattr(part, "param_defects", None)
+    found = getattr(part, "header_defects", None)
     if found:
         defects.extend(found)
         found.clear()
