@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from email import policy, utils
 from email.message import Message
 
+from postdesk.mail._budget import MAX_ADDRESS_LIST_CHARS
 from postdesk.mail._budget import current as current_budget
 from postdesk.mail._charsets import decode_header_bytes
 from postdesk.mail._encoded import decode_encoded_words
@@ -139,6 +140,7 @@ def parse_addresses(value: str, defects: list[str], where: str) -> list[Address]
     """Addresses with decoded names.  The lenient stdlib splitter first: it is
     linear and about twenty times faster than the structured parser, which we
     ask only when the splitter's answer looks wrong."""
+    value = _within_budget(value, defects, where)
     if len(value) > MAX_HEADER_CHARS:
         defects.append(f"{where}: {len(value)} characters long; read leniently")
         return [_address(name[:1000], addr[:1000]) for name, addr in utils.getaddresses([value]) if name or addr]
@@ -159,12 +161,24 @@ def parse_addresses(value: str, defects: list[str], where: str) -> list[Address]
     return [_address(decode_words(name, defects, where), addr) for name, addr in pairs]
 
 
+def _within_budget(value: str, defects: list[str], where: str) -> str:
+    """`value`, cut at a comma where this parse()'s address characters run out."""
+    budget = current_budget()
+    if len(value) <= budget.address_list_chars:
+        budget.address_list_chars -= len(value)
+        return value
+    cut = max(0, value.rfind(",", 0, budget.address_list_chars))
+    budget.address_list_chars = 0
+    defects.append(f"{where}: addresses past {MAX_ADDRESS_LIST_CHARS} characters a message not read")
+    return value[:cut]
+
+
 def _structured_allowed(value: str) -> bool:
     """Whether this parse()'s budget for the structured parser covers `value` (spent if so)."""
     budget = current_budget()
-    if len(value) > budget.address_chars:
+    if len(value) > budget.structured_address_chars:
         return False
-    budget.address_chars -= len(value)
+    budget.structured_address_chars -= len(value)
     return True
 
 
