@@ -184,12 +184,14 @@ class _BoundaryInput(BufferedSubFile):
         return line
 
     def _ends_a_part(self, line: str) -> bool:
-        if self._separators and line.startswith("--"):
-            body = line[:-2] if line.endswith("\r\n") else line[:-1] if line.endswith(("\r", "\n")) else line
-            body = body.rstrip(" \t")
-            if body in self._separators or (body.endswith("--") and body[:-2] in self._separators):
-                return True
-        return any(pred(line) for pred in self._others)
+        if self._separators and line.startswith("--") and self._is_open_boundary(line):
+            return True
+        return bool(self._others) and any(pred(line) for pred in self._others)
+
+    def _is_open_boundary(self, line: str) -> bool:
+        body = line[:-2] if line.endswith("\r\n") else line[:-1] if line.endswith(("\r", "\n")) else line
+        body = body.rstrip(" \t")
+        return body in self._separators or (body.endswith("--") and body[:-2] in self._separators)
 
 
 def _separator(pred) -> str | None:
