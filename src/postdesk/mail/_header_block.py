@@ -86,21 +86,22 @@ def _shown(line: bytes) -> str:
 # Where the stdlib ends a header section (email.feedparser.headerRE), in bytes.
 _STDLIB_HEADER_LINE = re.compile(rb"(From |[\041-\071\073-\176]*:|[\t ])")
 # The fields a part's reading depends on: its type, name, encoding.
-_CONTENT_FIELD = re.compile(rb"content-[!-9;-~]*[ \t]*:", re.I)
+_CONTENT_FIELD = re.compile(rb"(content-[!-9;-~]*)[ \t]*:", re.I)
 
 
 def repair_part_header_block(head: bytes, defects: list[str]) -> bytes | None:
     """A MIME part's header section (without its empty line) mended as a
     message's is, or None when there is nothing to mend.
 
-    Only when a Content- field follows the line where the stdlib ends the
-    section: a part whose header lines run straight into its text (no empty
-    line) is common, and that text may hold a `Name: value` line of its own; a
-    Content- field after it is what shows the lines were still the part's
-    header (a gateway's stray line, a parameter wrapped without white space)."""
+    Only when a Content- field the part has not had yet comes at or after the
+    line where the stdlib ends the section: a part whose header lines run
+    straight into its text (no empty line) is common, and that text may hold
+    `Name: value` lines of its own, a forwarded header even; a Content- field
+    that is new to the part is what shows the lines were still its header (a
+    gateway's stray line, a parameter wrapped without white space)."""
     lines = head.splitlines(keepends=True)
     stop = next((i for i, line in enumerate(lines) if not _STDLIB_HEADER_LINE.match(line)), None)
-    if stop is None or not any(_CONTENT_FIELD.match(line) for line in lines[stop + 1 :]):
+    if stop is None or not _content_fields(lines[stop:]) - _content_fields(lines[:stop]):
         return None
     found: list[str] = []
     fixed = repair_header_block(head, found, part=True)
@@ -108,3 +109,7 @@ def repair_part_header_block(head: bytes, defects: list[str]) -> bytes | None:
         return None
     defects.extend(f"part {defect}" for defect in found)
     return fixed
+
+
+def _content_fields(lines: list[bytes]) -> set[bytes]:
+    return {match.group(1).lower() for match in map(_CONTENT_FIELD.match, lines) if match}

@@ -156,8 +156,8 @@ class _BoundaryInput(BufferedSubFile):
         it has arrived; the lines the stdlib then reads are the mended ones."""
         lines: list[str] = []
         for line in self._lines:
-            if NLCRE.match(line) or self._ends_a_part(line):
-                break
+            if NLCRE.match(line) or line.startswith("--"):
+                break  # the empty line, or a boundary (a part's own, its empty line missing)
             lines.append(line)
             if len(lines) > MAX_PART_HEADER_LINES:
                 return
