@@ -396,6 +396,15 @@ def test_a_part_without_its_empty_line_starts_its_body_where_no_content_field_fo
     assert not any("part header" in d for d in parsed.defects)
 
 
+def test_header_lines_in_a_parts_text_with_a_content_type_it_already_has_stay_text():
+    # A header quoted at the top of a text without its empty line: its Content-Type
+    # is not new to the part, so the lines are text, not the part's fields.
+    body = b"Content-Type: text/plain\nFirst line\nFrom: bob@example.com\nContent-Type: text/html\n\nrest\n"
+    parsed = parse(message(multipart("mixed", [part("text/plain", "Outer."), body])))
+    assert parsed.text == "Outer.\nFirst line\nFrom: bob@example.com\nContent-Type: text/html\n\nrest"
+    assert parsed.html is None
+
+
 def test_well_formed_parts_and_forwarded_headers_are_not_touched():
     forwarded = b"Content-Type: message/rfc822\n\nFrom: bob@example.com\nA stray line\nSubject: inner\nContent-Type: text/plain\n\ninner text\n"
     raw = message(multipart("mixed", [part("text/plain", "Outer."), part("application/pdf", PDF, cte="base64", filename="a.pdf"), forwarded]))
