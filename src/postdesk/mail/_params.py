@@ -7,6 +7,12 @@ left: quadratic, and a 344 KB Content-Type with an unclosed quote took 103 s.
 Here one pass keeps the quote parity as it goes, a long field keeps only the
 parameters that mean something to us (each value capped), and the result is
 remembered per field, since one part's parameters are read many times.
+
+`MimeFeedParser` is the stdlib's feed parser with the bounds it lacks: it stops
+reading at MAX_PARTS parts (keeping what it read), follows boundaries
+MAX_BOUNDARY_DEPTH deep, tells a boundary line by one look-up however deep the
+nesting (`_BoundaryInput`), and mends a part's broken header section before the
+stdlib reads it (_header_block.py).
 """
 
 from __future__ import annotations

@@ -23,8 +23,7 @@ from dataclasses import dataclass, field
 from email import policy
 from email.message import Message
 
-from postdesk.mail import _html
-from postdesk.mail import _budget
+from postdesk.mail import _budget, _html
 from postdesk.mail._budget import MAX_PARTS, one_parse
 from postdesk.mail._auto import classify
 from postdesk.mail._charsets import decode_body, decode_header_bytes
