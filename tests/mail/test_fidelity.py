@@ -344,6 +344,78 @@ def _sha(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
+# --------------------------------------------------------------------------- 7. broken part header blocks
+
+PDF = b"%PDF-1.4\n"
+PART_HEAD = b"Content-Type: application/pdf; name=report.pdf\nContent-Disposition: attachment; filename=report.pdf\n"
+
+
+def _with_pdf_part(pdf_head: bytes) -> bytes:
+    """A text part, then a PDF part whose header section is `pdf_head` (then its empty line)."""
+    pdf = pdf_head + b"Content-Transfer-Encoding: base64\n\n" + base64.b64encode(PDF) + b"\n"
+    return message(multipart("mixed", [part("text/plain; charset=utf-8", "See the report."), pdf]))
+
+
+@pytest.mark.parametrize(
+    ("pdf_head", "defect"),
+    [
+        (b"X-Scanned: yes\nThis part was scanned by the gateway\n" + PART_HEAD, "stray line among the headers dropped"),
+        (b"This part was scanned by the gateway\n" + PART_HEAD, "stray line among the headers dropped"),
+        (b"Content-Type: application/pdf;\nname=report.pdf\nContent-Disposition: attachment; filename=report.pdf\n", "continued content-type"),
+        (b"Content-Type : application/pdf; name=report.pdf\nContent-Disposition: attachment; filename=report.pdf\n", "followed by a space"),
+    ],
+    ids=["stray-line", "stray-first-line", "wrapped-parameter", "space-before-colon"],
+)
+def test_a_parts_header_block_is_read_as_tolerant_clients_read_it(pdf_head, defect):
+    raw = _with_pdf_part(pdf_head)
+    kept = bytes(raw)
+    parsed = parse(raw)
+    assert parsed.text == "See the report."
+    assert [(a.filename, a.content_type, a.data) for a in parsed.attachments] == [("report.pdf", "application/pdf", PDF)]
+    assert any(d.startswith("part header") and defect in d for d in parsed.defects), parsed.defects
+    assert raw == kept
+
+
+def test_the_stdlib_alone_loses_a_parts_fields_after_a_stray_line():
+    # Why the repair exists: the part's Content-Type and the base64 become text.
+    import email
+    from email import policy
+
+    raw = _with_pdf_part(b"This part was scanned by the gateway\n" + PART_HEAD)
+    pdf_part = email.message_from_bytes(raw, policy=policy.compat32).get_payload()[1]
+    assert pdf_part.get_content_type() == "text/plain"
+    assert "application/pdf" in pdf_part.get_payload()
+
+
+def test_a_part_without_its_empty_line_starts_its_body_where_no_content_field_follows():
+    # Header lines running into the text (no empty line) is common: the text stays
+    # text, including a `Name: value` line of its own, and no field is invented.
+    body = b"Content-Type: text/plain; charset=utf-8\nHello,\nPhone: 555 0100\n\nThanks\n"
+    parsed = parse(message(multipart("mixed", [part("text/plain", "First part."), body])))
+    assert parsed.text == "First part.\nHello,\nPhone: 555 0100\n\nThanks"
+    assert not any("part header" in d for d in parsed.defects)
+
+
+def test_header_lines_in_a_parts_text_with_a_content_type_it_already_has_stay_text():
+    # A header quoted at the top of a text without its empty line: its Content-Type
+    # is not new to the part, so the lines are text, not the part's fields.
+    body = b"Content-Type: text/plain\nFirst line\nFrom: bob@example.com\nContent-Type: text/html\n\nrest\n"
+    parsed = parse(message(multipart("mixed", [part("text/plain", "Outer."), body])))
+    assert parsed.text == "Outer.\nFirst line\nFrom: bob@example.com\nContent-Type: text/html\n\nrest"
+    assert parsed.html is None
+
+
+def test_well_formed_parts_and_forwarded_headers_are_not_touched():
+    forwarded = b"Content-Type: message/rfc822\n\nFrom: bob@example.com\nA stray line\nSubject: inner\nContent-Type: text/plain\n\ninner text\n"
+    raw = message(multipart("mixed", [part("text/plain", "Outer."), part("application/pdf", PDF, cte="base64", filename="a.pdf"), forwarded]))
+    parsed = parse(raw)
+    assert [a.content_type for a in parsed.attachments] == ["application/pdf", "message/rfc822"]
+    assert parsed.attachments[0].data == PDF
+    # The forwarded message's bytes are kept as sent; only a MIME part's header is mended.
+    assert b"A stray line" in parsed.attachments[1].data
+    assert not any("part header" in d for d in parsed.defects)
+
+
 # --------------------------------------------------------------------------- the same through `postdesk inspect --json`
 
 
@@ -362,6 +434,8 @@ INSPECTED = [
      lambda d: d["from"]["address"] == "pat@example.com" and d["from_source"] == "reply-to"),
     ("superset", _gbk_body(), lambda d: d["text"] == "镕基工单"),
     ("unnamed-parts", _report(), lambda d: [a["filename"] for a in d["attachments"]][:3] == ["delivery-status.txt", "headers.txt", "attachment.bin"]),
+    ("part-header", _with_pdf_part(b"This part was scanned by the gateway\n" + PART_HEAD),
+     lambda d: d["text"] == "See the report." and [a["filename"] for a in d["attachments"]] == ["report.pdf"]),
     ("non-text-label", _undefined_label(), lambda d: d["text"] == "Café" and [a["filename"] for a in d["attachments"]] == ["r.pdf"]),
 ]
 

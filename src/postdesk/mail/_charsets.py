@@ -13,6 +13,7 @@ import unicodedata
 
 from charset_normalizer import from_bytes
 
+from postdesk.mail._budget import current as current_budget
 from postdesk.mail._labels import codec_for
 
 # What to try, in order, for undeclared 8-bit header bytes that are not UTF-8.
@@ -63,6 +64,11 @@ def _guess(data: bytes, defects: list[str], where: str) -> str:
         return text
     except UnicodeDecodeError:
         pass
+    budget = current_budget()
+    likeliest = budget.likeliest_charset()
+    if likeliest is not None:
+        defects.append(f"{where}: decoded as {likeliest}, the message's likeliest charset (no more guesses)")
+        return data.decode(likeliest, errors="replace")
     sample = data[:65536]
     if len(sample) >= 64:
         best = from_bytes(sample).best()
@@ -70,12 +76,14 @@ def _guess(data: bytes, defects: list[str], where: str) -> str:
             try:
                 text = data.decode(best.encoding)
                 defects.append(f"{where}: decoded as {best.encoding}")
+                budget.guessed_charset(best.encoding)
                 return text
             except (UnicodeDecodeError, LookupError):
                 pass
     guessed = guess_short(data)
     if guessed is not None:
         defects.append(f"{where}: decoded as {guessed[1]}")
+        budget.guessed_charset(guessed[1])
         return guessed[0]
     defects.append(f"{where}: undecodable bytes replaced")
     return data.decode("utf-8", errors="replace")
@@ -93,7 +101,13 @@ def decode_header_bytes(data: bytes, hint: str | None) -> str:
             return data.decode(codec)
         except UnicodeDecodeError:
             pass
+    budget = current_budget()
+    likeliest = budget.likeliest_charset()
+    if likeliest is not None:
+        return data.decode(likeliest, errors="replace")
     guessed = guess_short(data)
+    if guessed is not None:
+        budget.guessed_charset(guessed[1])
     return guessed[0] if guessed else data.decode("cp1252", errors="replace")
 
 

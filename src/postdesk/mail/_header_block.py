@@ -12,6 +12,11 @@ line, RFC 5322 section 2.1): a line without white space is a wrapped value and
 continues the previous header; any other stray line is dropped.  Each repair
 is recorded as a defect.  Only the bytes handed to the stdlib change: the raw
 message is kept as it was.
+
+A MIME part's own header section breaks the same ways (a gateway's line after
+the boundary, `name=` wrapped without white space), and the stdlib then reads
+its Content-Type and Content-Disposition as text: `repair_part_header_block`
+mends it, on the lines the feed parser is about to read (_params.py).
 """
 
 from __future__ import annotations
@@ -24,8 +29,11 @@ _ADDRESS_FIELDS = frozenset({b"from", b"to", b"cc", b"bcc", b"reply-to", b"sende
 _MAX_SHOWN = 60
 
 
-def repair_header_block(head: bytes, defects: list[str]) -> bytes:
-    """`head` (the header section, without its terminating empty line) mended."""
+def repair_header_block(head: bytes, defects: list[str], *, part: bool = False) -> bytes:
+    """`head` (the header section, without its terminating empty line) mended.
+
+    In a MIME part (`part`), a stray line before any field is dropped as well:
+    a gateway's line right after the boundary."""
     lines = head.splitlines(keepends=True)
     kinds = [_kind(line, first=(i == 0)) for i, line in enumerate(lines)]
     last_field = max((i for i, kind in enumerate(kinds) if kind == "field"), default=-1)
@@ -41,6 +49,9 @@ def repair_header_block(head: bytes, defects: list[str]) -> bytes:
                 defects.append("header name followed by a space repaired")
         elif kind == "stray" and i < last_field and previous_name:
             line = _mended(line, previous_name, defects)
+        elif kind == "stray" and i < last_field and part:
+            defects.append(f"header block: a stray line among the headers dropped: {_shown(line)!r}")
+            line = b""
         out.append(line)
     return b"".join(out)
 
@@ -57,7 +68,7 @@ def _mended(line: bytes, previous_name: bytes, defects: list[str]) -> bytes:
     content = line.rstrip(b"\r\n")
     ending = line[len(content) :]
     name = previous_name.decode("ascii", "replace")
-    shown = content[:_MAX_SHOWN].decode("utf-8", "replace")
+    shown = _shown(content)
     if not content.strip():
         return b""
     if b" " not in content.strip() or (previous_name in _ADDRESS_FIELDS and b"@" in content):
@@ -66,3 +77,39 @@ def _mended(line: bytes, previous_name: bytes, defects: list[str]) -> bytes:
         return b" " + content + ending
     defects.append(f"header block: a stray line among the headers dropped: {shown!r}")
     return b""
+
+
+def _shown(line: bytes) -> str:
+    return line.rstrip(b"\r\n")[:_MAX_SHOWN].decode("utf-8", "replace")
+
+
+# Where the stdlib ends a header section (email.feedparser.headerRE), in bytes.
+_STDLIB_HEADER_LINE = re.compile(rb"(From |[\041-\071\073-\176]*:|[\t ])")
+# The fields a part's reading depends on: its type, name, encoding.
+_CONTENT_FIELD = re.compile(rb"(content-[!-9;-~]*)[ \t]*:", re.I)
+
+
+def repair_part_header_block(head: bytes, defects: list[str]) -> bytes | None:
+    """A MIME part's header section (without its empty line) mended as a
+    message's is, or None when there is nothing to mend.
+
+    Only when a Content- field the part has not had yet comes at or after the
+    line where the stdlib ends the section: a part whose header lines run
+    straight into its text (no empty line) is common, and that text may hold
+    `Name: value` lines of its own, a forwarded header even; a Content- field
+    that is new to the part is what shows the lines were still its header (a
+    gateway's stray line, a parameter wrapped without white space)."""
+    lines = head.splitlines(keepends=True)
+    stop = next((i for i, line in enumerate(lines) if not _STDLIB_HEADER_LINE.match(line)), None)
+    if stop is None or not _content_fields(lines[stop:]) - _content_fields(lines[:stop]):
+        return None
+    found: list[str] = []
+    fixed = repair_header_block(head, found, part=True)
+    if fixed == head:
+        return None
+    defects.extend(f"part {defect}" for defect in found)
+    return fixed
+
+
+def _content_fields(lines: list[bytes]) -> set[bytes]:
+    return {match.group(1).lower() for match in map(_CONTENT_FIELD.match, lines) if match}

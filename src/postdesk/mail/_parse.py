@@ -23,14 +23,15 @@ from dataclasses import dataclass, field
 from email import policy
 from email.message import Message
 
-from postdesk.mail import _html
+from postdesk.mail import _budget, _html
+from postdesk.mail._budget import MAX_PARTS, one_parse
 from postdesk.mail._auto import classify
 from postdesk.mail._charsets import decode_body, decode_header_bytes
 from postdesk.mail._encoded import filename_param
 from postdesk.mail._filenames import safe_filename
 from postdesk.mail._header_block import repair_header_block
 from postdesk.mail._headers import MAX_HEADER_CHARS, HeaderReader, decode_words
-from postdesk.mail._params import MAX_PARTS, MimeFeedParser, MimeMessage, TooManyParts
+from postdesk.mail._params import MimeFeedParser, MimeMessage
 from postdesk.mail._payload import (
     decode_transfer_encoding,
     decoded_payload,
@@ -108,7 +109,8 @@ def parse(raw: bytes) -> ParsedMessage:
     try:
         if not isinstance(raw, bytes):
             raw = bytes(raw)
-        result = _parse(raw, defects, 0)
+        with one_parse():
+            result = _parse(raw, defects, 0)
         result.defects = _counted(result.defects)
         return result
     except RecursionError:
@@ -220,22 +222,27 @@ _FEED_SLICE = 1 << 16
 def _tree(raw: bytes, tree_policy) -> Message:
     """The stdlib parser, fed in slices: message_from_bytes would first decode the
     whole message into one string (2 bytes a character once any byte is 8-bit)
-    and split all of it into lines at once; slices keep a 50 MB message near 3x."""
-    parser = MimeFeedParser(policy=tree_policy)
+    and split all of it into lines at once; slices keep a 50 MB message near 3x.
+    It reads the parts this parse() has left (_budget.py), then stops
+    (`read_up_to`); _parse keeps the whole message."""
+    parser = MimeFeedParser(policy=tree_policy, max_parts=max(0, _budget.current().parts))
     view = memoryview(raw)
-    start = 0
-    try:
-        for start in range(0, len(raw), _FEED_SLICE):
-            parser.feed(bytes(view[start : start + _FEED_SLICE]))
-        return parser.close()
-    except TooManyParts:
-        # Read what came before the slice that went over; _parse keeps the whole.
-        cut = raw.rfind(b"\n", 0, start) + 1
-        parser = MimeFeedParser(policy=tree_policy, max_parts=None)
-        parser.feed(raw[:cut])
-        msg = parser.close()
-        msg.read_up_to = cut
-        return msg
+    for start in range(0, len(raw), _FEED_SLICE):
+        parser.feed(bytes(view[start : start + _FEED_SLICE]))
+        if parser.stopped_at is not None:
+            break
+    msg = parser.close()
+    msg.parts_read = parser.parts_read
+    _budget.current().parts -= parser.parts_read
+    if parser.stopped_at is not None:
+        msg.read_up_to = parser.stopped_at
+    return msg
+
+
+def _read_again(raw: bytes, discarded: Message) -> Message:
+    """The tree of repaired bytes, in place of `discarded` (whose parts are given back)."""
+    _budget.current().parts += getattr(discarded, "parts_read", 0)
+    return _tree(raw, _TREE_POLICY)
 
 
 def _message_from_bytes(raw: bytes, defects: list[str]) -> Message:
@@ -249,7 +256,7 @@ def _message_from_bytes(raw: bytes, defects: list[str]) -> Message:
         for value in folded:
             raw = raw.replace(value, _FOLD_BYTES.sub(b"", value))
         defects.append("Content-Type: boundary folded inside quotes unfolded")
-        msg = _tree(raw, _TREE_POLICY)
+        msg = _read_again(raw, msg)
     repairs = []
     broken_head = any(isinstance(d, email.errors.MissingHeaderBodySeparatorDefect) for d in msg.defects)
     if any(isinstance(d, email.errors.NoBoundaryInMultipartDefect) for d in msg.defects):
@@ -268,7 +275,7 @@ def _message_from_bytes(raw: bytes, defects: list[str]) -> Message:
             defects.append(defect)
     if fixed == head:
         return msg
-    return _tree(fixed + raw[len(head):], msg.policy)
+    return _read_again(fixed + raw[len(head) :], msg)
 
 
 # --- 2. the MIME tree -------------------------------------------------------
@@ -335,7 +342,7 @@ def _content_type(part: Message, defects: list[str]) -> str:
         defects.append("part: unreadable Content-Type; read as text/plain")
         return "text/plain"
     finally:
-        _take_param_defects(part, defects)
+        _take_header_defects(part, defects)
     if ctype.startswith("multipart/") and not part.is_multipart():
         defects.append(f"part: {ctype} without usable boundary; read as text")
         return "text/plain"
@@ -350,13 +357,13 @@ def _leaf(part: Message, ctype: str, index: int, defects: list[str], opaque: boo
     except Exception:
         disposition = None
     has_name = _raw_filename(part, defects) is not None
-    _take_param_defects(part, defects)
+    _take_header_defects(part, defects)
     return _Leaf(part, ctype, disposition, has_name, index, opaque)
 
 
-def _take_param_defects(part: Message, defects: list[str]) -> None:
+def _take_header_defects(part: Message, defects: list[str]) -> None:
     """What MimeMessage cut from over-long parameter lists (_params.py), once each."""
-    found = getattr(part, "param_defects", None)
+    found = getattr(part, "header_defects", None)
     if found:
         defects.extend(found)
         found.clear()
