@@ -10,7 +10,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 
-from postdesk import domains
+from postdesk import domains, mailbox_settings
 from postdesk.models import AuditEvent, Customer, Intake, Mailbox, PublicDomain, Request, RequestEvent
 
 
@@ -28,7 +28,8 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 @admin.register(Mailbox)
 class MailboxAdmin(admin.ModelAdmin):
     list_display = ("name", "protocol", "host", "enabled", "consecutive_failures", "last_success_at")
-    exclude = ("secret", "smtp_secret")  # set them with `postdesk mailbox edit --password-stdin` or the Mailboxes page
+    # Secrets are set with `postdesk mailbox edit --password-stdin` (and the like) or the Mailboxes page.
+    exclude = mailbox_settings.SECRET_FIELDS
     readonly_fields = ("last_attempt_at", "last_success_at", "last_error", "last_error_at", "consecutive_failures")
 
 
