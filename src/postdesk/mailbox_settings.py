@@ -209,7 +209,7 @@ def _template(setting: str, label: str) -> Callable[[Mailbox], str | None]:
             return None
         try:
             acknowledge.render(template, acknowledge.sample_context(m))
-        except Exception as exc:  # TemplateSyntaxError mostly; a filter may fail as it renders
+        except Exception as exc:  # noqa: BLE001 (TemplateSyntaxError mostly; a filter may fail as it renders)
             return f"the acknowledgement {label} template does not work: {exc}"
         return None
     return check

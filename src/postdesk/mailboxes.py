@@ -19,8 +19,21 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from postdesk import secrets
-from postdesk.mailbox_settings import AFTER_POLICIES, BY_NAME, MB, MIN_PASS_DEADLINE, POLICIES, SECRETS, SETTINGS as TABLE
-from postdesk.mailbox_settings import SERVERS, Setting, one_address, sending_auth
+
+# MIN_PASS_DEADLINE, POLICIES and sending_auth are re-exported: callers have used them from here.
+from postdesk.mailbox_settings import (  # noqa: F401
+    AFTER_POLICIES,
+    BY_NAME,
+    MB,
+    MIN_PASS_DEADLINE,
+    POLICIES,
+    SECRETS,
+    SERVERS,
+    Setting,
+    one_address,
+    sending_auth,
+)
+from postdesk.mailbox_settings import SETTINGS as TABLE
 from postdesk.mailbox_settings import problems as check_settings
 from postdesk.models import AuditEvent, Mailbox, OAuthGrant
 from postdesk.sources import SourceError, classify_error, open_source

@@ -10,8 +10,8 @@ from pathlib import Path
 from django.core.management.base import CommandError
 
 from postdesk import mailboxes
-from postdesk.mailboxes import as_dict, describe, warnings
 from postdesk.mailbox_settings import BY_NAME, SETTINGS, Option, Setting
+from postdesk.mailboxes import as_dict, describe, warnings
 from postdesk.management.base import USAGE, PostdeskCommand
 from postdesk.models import Intake, Mailbox
 
