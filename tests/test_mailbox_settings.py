@@ -260,6 +260,17 @@ def test_the_edit_form_of_a_maildir_mailbox_hides_the_server_fields(as_admin):
     assert box.verify_tls and box.protocol == "maildir"
 
 
+def test_sending_and_acknowledgements_fold_away_until_used(as_admin):
+    html = as_admin.get("/mailboxes/add/").content.decode()
+    assert '<details class="fold"><summary>Sending</summary>' in html
+    assert '<details class="fold"><summary>Acknowledgement</summary>' in html
+    box = mailboxes.add({"name": "support", "protocol": "maildir", "path": "/srv/mail", "after": "keep",
+                         "smtp_host": "smtp.example", "address": "support@example.com", "ack_enabled": True})
+    html = as_admin.get(f"/mailboxes/{box.pk}/edit/").content.decode()
+    assert '<details class="fold" open><summary>Sending</summary>' in html
+    assert '<details class="fold" open><summary>Acknowledgement</summary>' in html
+
+
 def test_the_add_form_hides_nothing_until_a_protocol_is_chosen(as_admin):
     html = as_admin.get("/mailboxes/add/").content.decode()
     assert " hidden" not in field_tag(html, "host") and " hidden" not in field_tag(html, "path")

@@ -55,6 +55,8 @@ def test_the_add_form_follows_the_protocol_and_the_sign_in(desk, browser, admin_
 
         page.select_option("[name=protocol]", "imap")
         page.select_option("[name=auth]", "oauth")
+        assert not visible(page, "smtp_host")  # Sending folds away until it is opened (or in use)
+        page.click("summary:text-is('Sending')")
         for name in ("oauth_provider", "oauth_tenant", "oauth_client_id", "oauth_client_secret", "oauth_scope",
                      "smtp_auth", "sent_folder"):
             assert visible(page, name), name

@@ -8,6 +8,7 @@ postdesk.mailboxes, the same code as `postdesk mailbox add/edit/test`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import wraps
 
 from django import forms
@@ -93,6 +94,30 @@ _FIELD_MAKERS = {"text": _text_field, "secret": _secret_field, "int": _int_field
                  "bool": _bool_field, "choice": _choice_field, "after": _choice_field, "user": _user_field}
 
 
+@dataclass(frozen=True)
+class Fieldset:
+    """One group of the form, as the template draws it.  rows: (bound field, setting, hidden).
+    A group that folds is a <details>, open when the mailbox uses it or it holds an error."""
+
+    legend: str
+    rows: list
+    note: str | None
+    hidden: bool
+    folds: bool
+    open: bool
+
+
+def _checked(value) -> bool:
+    return value not in (None, False, "", "off")
+
+
+# Groups an admin may not need, folded away unless in use (keeps the form short).
+FOLDING = {
+    "Sending": lambda values: bool(values.get("smtp_host")) or _checked(values.get("smtp_same_as_fetch")),
+    "Acknowledgement": lambda values: _checked(values.get("ack_enabled")),
+}
+
+
 class MailboxForm(forms.Form):
     """The settings of `postdesk mailbox add/edit`, one field each, made from
     postdesk.mailbox_settings.SETTINGS; `changes()` is what postdesk.mailboxes.add/edit
@@ -129,15 +154,19 @@ class MailboxForm(forms.Form):
             return self.data.get(name, "") or (getattr(self.mailbox, name, "") if self.mailbox else "")
         return getattr(self.mailbox, name, "") if self.mailbox else ""
 
-    def groups(self):
-        """(legend, [(bound field, setting, hidden)], note template or None, all hidden) per fieldset."""
+    def groups(self) -> list[Fieldset]:
         protocol, auth = self._chosen("protocol"), self._chosen("auth")
+        values = self.data if self.is_bound else self.initial
         shown = []
         for legend in mailbox_settings.GROUPS:
             rows = [(self[s.name], s, not s.applies(protocol, auth) and not self[s.name].errors)
                     for s in FORM_SETTINGS if s.group == legend]
-            if rows:
-                shown.append((legend, rows, self.NOTES.get(legend), all(hidden for _, _, hidden in rows)))
+            if not rows:
+                continue
+            in_use = FOLDING.get(legend)
+            shown.append(Fieldset(legend, rows, self.NOTES.get(legend), all(hidden for _, _, hidden in rows),
+                                  folds=in_use is not None,
+                                  open=in_use is None or in_use(values) or any(f.errors for f, _, _ in rows)))
         return shown
 
     def changes(self) -> dict:

@@ -24,6 +24,8 @@
     });
     Array.prototype.forEach.call(form.querySelectorAll("fieldset"), function (set) {
       set.hidden = !set.querySelector(".field:not([hidden])");
+      var fold = set.parentElement;
+      if (fold && fold.tagName === "DETAILS") fold.hidden = set.hidden;
     });
   }
 
