@@ -307,3 +307,15 @@ def test_an_oauth_mailbox_is_added_with_the_form(as_admin):
     assert response.status_code == 200
     assert "an issuer URL starting with https://" in response.context["form"].errors["oauth_provider"][0]
     assert CLIENT_SECRET not in response.content.decode()
+
+
+def test_the_django_admin_groups_the_settings_and_hides_every_secret(client):
+    client.force_login(User.objects.create_superuser("root", "root@example.com", "pw"))
+    box = mailboxes.add({"name": "office", "protocol": "imap", "host": "imap.example", "username": "desk",
+                         "auth": "oauth", "oauth_provider": "google", "oauth_client_id": "id",
+                         "oauth_client_secret": CLIENT_SECRET})
+    page = client.get(f"/admin/postdesk/mailbox/{box.pk}/change/").content.decode()
+    assert box.oauth_client_secret not in page and 'name="oauth_client_secret"' not in page and CLIENT_SECRET not in page
+    for legend in ("Server", "Sign-in", "OAuth2", "Sending", "Health and state"):
+        assert f">{legend}</h2>" in page, legend
+    assert "Verify the server&#x27;s certificate" in page and "Size limit (MB)" in page
