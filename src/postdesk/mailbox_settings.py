@@ -314,10 +314,6 @@ def _set_or_not(value) -> str:
     return "(set)" if value else "(not set)"
 
 
-def _model_choices(values) -> tuple[tuple[str, str], ...]:
-    return tuple((v, v) for v in values)
-
-
 SECURITY = tuple(Mailbox.Security.choices)
 SIGN_IN = (("password", "Password"), ("oauth", "OAuth2 (Microsoft 365, Google, or another provider)"))
 
