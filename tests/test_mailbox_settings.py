@@ -309,6 +309,10 @@ def test_an_oauth_mailbox_is_added_with_the_form(as_admin):
     assert CLIENT_SECRET not in response.content.decode()
 
 
+def test_the_django_admin_passes_djangos_checks():
+    call_command("check", stdout=io.StringIO())  # duplicate or unknown fields in the fieldsets fail here
+
+
 def test_the_django_admin_groups_the_settings_and_hides_every_secret(client):
     client.force_login(User.objects.create_superuser("root", "root@example.com", "pw"))
     box = mailboxes.add({"name": "office", "protocol": "imap", "host": "imap.example", "username": "desk",

@@ -41,7 +41,6 @@ def _mailbox_fieldsets() -> tuple:
     for setting in mailbox_settings.SETTINGS:
         if setting.kind != "secret":
             groups.setdefault(setting.group, []).append(setting.stored_in)
-    groups["Folder & after import"].insert(groups["Folder & after import"].index("after_import") + 1, "move_folder")
     listed = {name for names in groups.values() for name in names} | set(mailbox_settings.SECRET_FIELDS)
     rest = [f.name for f in Mailbox._meta.concrete_fields if f.name not in listed and f.editable and f.name != "id"]
     return (*((group, {"fields": names}) for group, names in groups.items()), ("Health and state", {"fields": rest}))
