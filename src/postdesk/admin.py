@@ -10,8 +10,16 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 
-from postdesk import domains
-from postdesk.models import AuditEvent, Customer, Intake, Mailbox, PublicDomain, Request, RequestEvent
+from postdesk import domains, mailbox_settings
+from postdesk.models import (
+    AuditEvent,
+    Customer,
+    Intake,
+    Mailbox,
+    PublicDomain,
+    Request,
+    RequestEvent,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -25,10 +33,33 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+def _mailbox_fieldsets() -> tuple:
+    """The table's groups (mailbox_settings.SETTINGS), then every other column of a mailbox.
+    Secrets are left out: they are set with `postdesk mailbox edit --password-stdin` (and the
+    like) or the Mailboxes page, and never shown."""
+    groups: dict[str, list[str]] = {}
+    for setting in mailbox_settings.SETTINGS:
+        if setting.kind != "secret":
+            groups.setdefault(setting.group, []).append(setting.stored_in)
+    listed = {name for names in groups.values() for name in names} | set(mailbox_settings.SECRET_FIELDS)
+    rest = [f.name for f in Mailbox._meta.concrete_fields if f.name not in listed and f.editable and f.name != "id"]
+    return (*((group, {"fields": names}) for group, names in groups.items()), ("Health and state", {"fields": rest}))
+
+
+class MailboxAdminForm(forms.ModelForm):
+    class Meta:
+        model = Mailbox
+        exclude = mailbox_settings.SECRET_FIELDS
+        labels = {s.stored_in: s.label for s in mailbox_settings.SETTINGS}
+        help_texts = {s.stored_in: s.help for s in mailbox_settings.SETTINGS if s.help}
+
+
 @admin.register(Mailbox)
 class MailboxAdmin(admin.ModelAdmin):
+    form = MailboxAdminForm
     list_display = ("name", "protocol", "host", "enabled", "consecutive_failures", "last_success_at")
-    exclude = ("secret", "smtp_secret")  # set them with `postdesk mailbox edit --password-stdin` or the Mailboxes page
+    exclude = mailbox_settings.SECRET_FIELDS
+    fieldsets = _mailbox_fieldsets()
     readonly_fields = ("last_attempt_at", "last_success_at", "last_error", "last_error_at", "consecutive_failures")
 
 

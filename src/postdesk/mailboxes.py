@@ -4,8 +4,10 @@ Plain functions on the model.  `add()` and `edit()` apply a dict of changes
 (only the keys present change anything), validate the result, save it and
 write an audit row; a mistake raises InvalidSettings with one message per
 setting, so the CLI can print a line and the web form can mark its fields.
-The passwords (fetching and SMTP) are encrypted here (postdesk.secrets) and
-never come back out.
+What each setting is, takes and must be is declared once, in
+postdesk.mailbox_settings; this module applies that table.  The secrets
+(passwords, the OAuth2 client secret) are encrypted here (postdesk.secrets)
+and never come back out: JSON and the audit say only "(set)" or "(changed)".
 """
 
 from __future__ import annotations
@@ -17,36 +19,32 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from postdesk import secrets
+
+# MIN_PASS_DEADLINE, POLICIES and sending_auth are re-exported: callers have used them from here.
+from postdesk.mailbox_settings import (  # noqa: F401
+    AFTER_POLICIES,
+    BY_NAME,
+    MB,
+    MIN_PASS_DEADLINE,
+    POLICIES,
+    SECRETS,
+    SERVERS,
+    Setting,
+    one_address,
+    sending_auth,
+)
+from postdesk.mailbox_settings import SETTINGS as TABLE
+from postdesk.mailbox_settings import problems as check_settings
 from postdesk.models import AuditEvent, Mailbox
 from postdesk.sources import SourceError, classify_error, open_source
 
 DEFAULT_PORTS = {("imap", "tls"): 993, ("imap", "starttls"): 143, ("imap", "none"): 143,
                  ("pop3", "tls"): 995, ("pop3", "starttls"): 110, ("pop3", "none"): 110}
-AFTER_POLICIES = ("keep", "seen", "move", "delete")
-# POP3 can neither mark a message nor move it.
-POLICIES = {"imap": set(AFTER_POLICIES), "pop3": {"keep", "delete"}, "maildir": set(AFTER_POLICIES)}
-MB = 1048576
-MIN_PASS_DEADLINE = 10  # seconds: less would not leave time to log in and list
 
-# The settings a change may name, as `postdesk mailbox add/edit` calls them:
-#   plain fields    set as given (a port of None: the protocol's default)
-#   after           "keep" | "seen" | "move:FOLDER" | "move" | "delete"
-#   assign          a username; unassign=True routes to the general queue
-#   size_limit      megabytes (float)
-#   password        the plain password, encrypted here; absent: keep the current one
-#   smtp_password   the same for the SMTP account
-# Sending: smtp_* (an SMTP port of None: the security's usual port), or smtp_same_as_fetch;
-# from_address/from_name; sent_folder (IMAP only).  Acknowledgements: ack_*; a blank
-# template means the default one (outbound/acknowledge.py).
-PLAIN_FIELDS = ("name", "protocol", "address", "host", "port", "security", "verify_tls", "ca_file", "username",
-                "folder", "path", "enabled", "poll_interval", "pass_deadline",
-                "smtp_same_as_fetch", "smtp_host", "smtp_port", "smtp_security", "smtp_verify_tls", "smtp_ca_file",
-                "smtp_username", "from_address", "from_name", "sent_folder",
-                "ack_enabled", "ack_subject", "ack_body", "ack_backlog", "ack_daily_limit")
-SECRET_SETTINGS = ("password", "smtp_password")
-SETTINGS = frozenset(PLAIN_FIELDS + ("after", "assign", "unassign", "size_limit") + SECRET_SETTINGS)
-# Stripped of surrounding blanks as they are set (templates keep theirs).
-_STRIPPED = {"name", "smtp_host", "smtp_username", "from_address", "from_name", "sent_folder"}
+# The keys a change may name: one per row of mailbox_settings.SETTINGS (see there for
+# what each takes), plus "unassign" (True: the general queue), as older callers say it.
+SETTINGS = frozenset(BY_NAME) | {"unassign"}
+SECRET_SETTINGS = tuple(s.name for s in SECRETS)
 
 
 class InvalidSettings(ValueError):
@@ -77,16 +75,26 @@ def _save(mailbox: Mailbox, changes: Mapping[str, object], actor, kind: str) -> 
     unknown = set(changes) - SETTINGS
     if unknown:
         raise TypeError(f"not a mailbox setting: {', '.join(sorted(unknown))}")
+    before = _values(mailbox)
     errors = apply(mailbox, changes)
     errors.update({k: v for k, v in problems(mailbox).items() if k not in errors})
     if errors:
         raise InvalidSettings(errors)
     with transaction.atomic():
         mailbox.save()
-        # A password is never part of the record: only that it changed.
-        changed = sorted(k for k in changes if k not in (*SECRET_SETTINGS, "unassign"))
-        changed += [f"{k} (changed)" for k in SECRET_SETTINGS if k in changes]
-        AuditEvent.record(actor, kind, target(mailbox), f"{mailbox.name}: {describe(mailbox)}; set {', '.join(changed)}")
+        changed = ", ".join(changed_settings(before, _values(mailbox))) or "nothing"
+        AuditEvent.record(actor, kind, target(mailbox), f"{mailbox.name}: {describe(mailbox)}; set {changed}")
+
+
+def _values(mailbox: Mailbox) -> dict[str, object]:
+    """Each setting's stored value (secrets encrypted: only compared, never written out)."""
+    return {s.name: getattr(mailbox, s.stored_in + ("_id" if s.kind == "user" else "")) for s in TABLE}
+
+
+def changed_settings(before: dict, after: dict) -> list[str]:
+    """The settings whose value changed, for the audit row.  A secret is never part of
+    the record: only that it changed."""
+    return [f"{s.name} (changed)" if s.kind == "secret" else s.name for s in TABLE if before[s.name] != after[s.name]]
 
 
 def target(mailbox: Mailbox) -> str:
@@ -97,113 +105,79 @@ def target(mailbox: Mailbox) -> str:
 def apply(mailbox: Mailbox, changes: Mapping[str, object]) -> dict[str, str]:
     """Set what `changes` names on the (unsaved) mailbox; returns the settings that could not be read."""
     errors: dict[str, str] = {}
-    for field in PLAIN_FIELDS:
-        if field in changes:
-            value = changes[field]
-            setattr(mailbox, field, value.strip() if isinstance(value, str) and field in _STRIPPED else value)
-    if "size_limit" in changes:
-        mailbox.size_limit = int(float(changes["size_limit"]) * MB)
-    if changes.get("after"):
-        policy, _, folder = str(changes["after"]).partition(":")
-        if policy not in AFTER_POLICIES:
-            errors["after"] = f"after import must be keep, seen, move:FOLDER or delete, not {changes['after']!r}"
-        else:
-            mailbox.after_import = policy
-            if policy == "move":
-                mailbox.move_folder = folder or mailbox.move_folder or "Imported"
     if changes.get("unassign"):
         mailbox.assign_to = None
-    if changes.get("assign"):
-        User = get_user_model()
-        try:
-            mailbox.assign_to = User.objects.get(**{User.USERNAME_FIELD: changes["assign"], "is_active": True})
-        except User.DoesNotExist:
-            errors["assign"] = f"no staff member {changes['assign']!r}"
-    if changes.get("password") is not None:
-        mailbox.secret = secrets.encrypt(str(changes["password"]))
-    if changes.get("smtp_password") is not None:
-        mailbox.smtp_secret = secrets.encrypt(str(changes["smtp_password"]))
+    for setting in TABLE:
+        if setting.name in changes:
+            problem = _set(mailbox, setting, changes[setting.name])
+            if problem:
+                errors[setting.name] = problem
     if mailbox.port is None and mailbox.protocol in ("imap", "pop3") and mailbox.security in Mailbox.Security.values:
         mailbox.port = DEFAULT_PORTS[(mailbox.protocol, mailbox.security)]
     return errors
 
 
-def problems(mailbox: Mailbox) -> dict[str, str]:
-    """What keeps these settings from working: {setting: message}, empty when they are fine."""
-    found: dict[str, str] = {}
-    name = mailbox.name or ""
-    if not name:
-        found["name"] = "a mailbox needs a name"
-    elif "/" in name or len(name) > 100:
-        # The name is part of the queue's address (/queue/mailbox/NAME/).
-        found["name"] = "a mailbox name has at most 100 characters and no '/'"
-    elif Mailbox.objects.filter(name=name).exclude(pk=mailbox.pk).exists():
-        found["name"] = f"mailbox {name!r} exists already"
-    if mailbox.protocol not in Mailbox.Protocol.values:
-        found["protocol"] = f"the protocol must be imap, pop3 or maildir, not {mailbox.protocol!r}"
-        return found
-    if mailbox.security not in Mailbox.Security.values:
-        found["security"] = f"security must be tls, starttls or none, not {mailbox.security!r}"
-    if mailbox.protocol == "maildir":
-        if not mailbox.path:
-            found["path"] = "a maildir mailbox needs a path (the Maildir directory)"
+def _set(mailbox: Mailbox, setting: Setting, value) -> str | None:
+    """Set one setting from a change's value: None, or why the value cannot be read."""
+    setter = _SETTERS.get(setting.name) or _SETTERS.get(setting.kind, _set_plain)
+    return setter(mailbox, setting, value)
+
+
+def _set_plain(mailbox, setting, value):
+    if isinstance(value, str) and setting.strip:
+        value = value.strip()
+    setattr(mailbox, setting.stored_in, value)
+
+
+def _set_secret(mailbox, setting, value):
+    if value is not None:  # None: keep the current one
+        setattr(mailbox, setting.stored_in, secrets.encrypt(str(value)))
+
+
+def _set_float(mailbox, setting, value):
+    if setting.name == "size_limit":
+        mailbox.size_limit = int(float(value) * MB)
     else:
-        if not mailbox.host:
-            found["host"] = f"an {mailbox.protocol} mailbox needs a host"
-        if not mailbox.username:
-            found["username"] = f"an {mailbox.protocol} mailbox needs a username"
-    if mailbox.port is not None and not 1 <= mailbox.port <= 65535:
-        found["port"] = f"the port must be between 1 and 65535, not {mailbox.port}"
-    if mailbox.after_import not in POLICIES[mailbox.protocol]:
-        allowed = ", ".join(sorted(POLICIES[mailbox.protocol]))
-        found["after"] = f"after import {mailbox.after_import} is not possible with {mailbox.protocol} (use {allowed})"
-    if mailbox.poll_interval is not None and mailbox.poll_interval < 1:
-        found["poll_interval"] = "the poll interval is at least 1 second"
-    if mailbox.size_limit < 1:
-        found["size_limit"] = "the size limit must be more than 0 MB"
-    if mailbox.pass_deadline is None or mailbox.pass_deadline < MIN_PASS_DEADLINE:
-        found["pass_deadline"] = f"the pass deadline is at least {MIN_PASS_DEADLINE} seconds"
-    found.update({k: v for k, v in sending_problems(mailbox).items() if k not in found})
-    return found
+        setattr(mailbox, setting.stored_in, float(value))
 
 
-def sending_problems(mailbox: Mailbox) -> dict[str, str]:
-    """The SMTP account, the From and the acknowledgement templates.  Checked when
-    they are set, not when mail is sent: an acknowledgement that could not be made
-    would only be noticed by the customer who never got it."""
-    from postdesk.outbound import acknowledge
+def _set_after(mailbox, setting, value):
+    if not value:
+        return None
+    policy, _, folder = str(value).partition(":")
+    if policy not in AFTER_POLICIES:
+        return f"after import must be keep, seen, move:FOLDER or delete, not {value!r}"
+    mailbox.after_import = policy
+    if policy == "move":
+        mailbox.move_folder = folder or mailbox.move_folder or "Imported"
+    return None
 
-    found: dict[str, str] = {}
-    own_account = not mailbox.smtp_same_as_fetch
-    if mailbox.smtp_same_as_fetch and mailbox.protocol == "maildir":
-        found["smtp_same_as_fetch"] = "a maildir mailbox has no server to send through: set an SMTP server instead"
-    if mailbox.smtp_security not in Mailbox.Security.values:
-        found["smtp_security"] = f"SMTP security must be tls, starttls or none, not {mailbox.smtp_security!r}"
-    if mailbox.smtp_port is not None and not 1 <= mailbox.smtp_port <= 65535:
-        found["smtp_port"] = f"the SMTP port must be between 1 and 65535, not {mailbox.smtp_port}"
-    if own_account and mailbox.smtp_username and not mailbox.smtp_secret:
-        found["smtp_password"] = "an SMTP username needs the SMTP password"
-    if mailbox.from_address and not _one_address(mailbox.from_address):
-        found["from_address"] = f"the From address must be one address like support@example.com, not {mailbox.from_address!r}"
-    if _has_line_break(mailbox.from_name):
-        found["from_name"] = "the From name must be one line"
-    if mailbox.sent_folder and mailbox.protocol != "imap":
-        found["sent_folder"] = "a copy in a Sent folder needs an IMAP mailbox"
-    if mailbox.ack_daily_limit is None or mailbox.ack_daily_limit < 1:
-        found["ack_daily_limit"] = "the daily limit of acknowledgements per sender is at least 1"
-    for setting, label in (("ack_subject", "subject"), ("ack_body", "body")):
-        template = getattr(mailbox, setting)
-        if template:
-            try:
-                acknowledge.render(template, acknowledge.sample_context(mailbox))
-            except Exception as exc:  # TemplateSyntaxError mostly; a filter may fail as it renders
-                found[setting] = f"the acknowledgement {label} template does not work: {exc}"
-    if mailbox.ack_enabled:
-        if own_account and not mailbox.smtp_host and "smtp_same_as_fetch" not in found:
-            found["smtp_host"] = "acknowledgements need an SMTP server to send through (or 'same as fetching')"
-        if not _one_address(mailbox.from_address or mailbox.address):
-            found.setdefault("from_address", "acknowledgements need a From address: set the mailbox's address or a From address")
-    return found
+
+def _set_move_folder(mailbox, setting, value):
+    if value and str(value).strip():  # blank: the current folder (or "Imported")
+        mailbox.move_folder = str(value).strip()
+
+
+def _set_user(mailbox, setting, value):
+    if not value:
+        mailbox.assign_to = None
+        return None
+    User = get_user_model()
+    try:
+        mailbox.assign_to = User.objects.get(**{User.USERNAME_FIELD: value, "is_active": True})
+    except User.DoesNotExist:
+        return f"no staff member {value!r}"
+    return None
+
+
+# By the setting's name first, then by its kind; the rest is set as given.
+_SETTERS = {"move_folder": _set_move_folder, "secret": _set_secret, "float": _set_float, "after": _set_after,
+            "user": _set_user}
+
+
+def problems(mailbox: Mailbox) -> dict[str, str]:
+    """What keeps these settings from working: {setting: message} (mailbox_settings, the one place)."""
+    return check_settings(mailbox)
 
 
 def sends(mailbox: Mailbox) -> bool:
@@ -223,21 +197,7 @@ def smtp_port(mailbox: Mailbox) -> int | None:
     return SMTP_PORTS.get(security)
 
 
-def _one_address(value: str) -> bool:
-    from email.headerregistry import Address
-
-    local, at, domain = (value or "").partition("@")
-    if not (at and local and domain) or any(c.isspace() or c in "<>,;\"()@" for c in local + domain):
-        return False
-    try:
-        Address(addr_spec=value)  # what compose.py will make of it
-    except (ValueError, IndexError):
-        return False
-    return True
-
-
-def _has_line_break(value: str) -> bool:
-    return any(c in (value or "") for c in "\r\n\x00")
+_one_address = one_address  # the name older code imports
 
 
 # --- how a mailbox reads ----------------------------------------------------------
@@ -282,6 +242,8 @@ def describe(m: Mailbox) -> str:
         where = m.path
     else:
         where = f"{m.protocol}://{m.username}@{m.host}:{m.port} {m.security}"
+        if m.auth == "oauth":
+            where += f" (OAuth2 {m.oauth_provider})"
     route = f"-> {m.assign_to.get_username()}" if m.assign_to_id else "-> general queue"
     described = f"{where}, after: {m.after_label} {route}"
     if m.smtp_same_as_fetch and m.protocol != "maildir":
@@ -293,42 +255,29 @@ def describe(m: Mailbox) -> str:
     return described
 
 
+def settings_dict(m: Mailbox) -> dict:
+    """Every setting as JSON shows it, keyed as the table says ("oauth.provider" nests)."""
+    data: dict = {}
+    for setting in TABLE:
+        if not setting.in_json:
+            continue
+        head, dot, tail = setting.json_key.partition(".")
+        if dot:
+            data.setdefault(head, {})[tail] = setting.read(m)
+        else:
+            data[head] = setting.read(m)
+    if m.auth == "oauth" and m.protocol in SERVERS:
+        from postdesk.oauth import tokens
+
+        data["oauth"].update(tokens.grant_state(m))  # the grant's health beside its settings; never a token
+    else:
+        data["oauth"] = None  # password sign-in: the OAuth2 settings kept (if any) are not used
+    return data
+
+
 def as_dict(m: Mailbox) -> dict:
     return {
-        "name": m.name,
-        "address": m.address,
-        "protocol": m.protocol,
-        "host": m.host,
-        "port": m.port,
-        "security": m.security,
-        "verify_tls": m.verify_tls,
-        "ca_file": m.ca_file,
-        "username": m.username,
-        "password": "(set)" if m.secret else "(not set)",
-        "folder": m.folder,
-        "path": m.path,
-        "after": m.after_label,
-        "assign": m.assign_to.get_username() if m.assign_to_id else None,
-        "enabled": m.enabled,
-        "poll_interval": m.poll_interval,
-        "pass_deadline": m.pass_deadline,
-        "size_limit_mb": round(m.size_limit / MB, 1),
-        "smtp_same_as_fetch": m.smtp_same_as_fetch,
-        "smtp_host": (m.host if m.smtp_same_as_fetch else m.smtp_host) or None,
-        "smtp_port": smtp_port(m) if sends(m) else m.smtp_port,
-        "smtp_security": ("tls" if m.security == "tls" else "starttls") if m.smtp_same_as_fetch else m.smtp_security,
-        "smtp_verify_tls": m.verify_tls if m.smtp_same_as_fetch else m.smtp_verify_tls,
-        "smtp_ca_file": m.ca_file if m.smtp_same_as_fetch else m.smtp_ca_file,
-        "smtp_username": m.username if m.smtp_same_as_fetch else m.smtp_username,
-        "smtp_password": "(set)" if (m.secret if m.smtp_same_as_fetch else m.smtp_secret) else "(not set)",
-        "from_address": m.from_address or m.address or None,
-        "from_name": m.from_name,
-        "sent_folder": m.sent_folder or None,
-        "ack": m.ack_enabled,
-        "ack_subject": m.ack_subject,  # "": the default template
-        "ack_body": m.ack_body,
-        "ack_backlog": m.ack_backlog,
-        "ack_daily_limit": m.ack_daily_limit,
+        **settings_dict(m),
         "last_attempt": m.last_attempt_at,
         "last_success": m.last_success_at,
         "last_error": m.last_error or None,
@@ -338,17 +287,7 @@ def as_dict(m: Mailbox) -> dict:
         "uidvalidity_changes_24h": len(m.uidvalidity_changes or []),
         "identity_unstable": m.identity_unstable_at is not None,
         "warnings": warnings(m),
-        **_oauth_dict(m),
     }
-
-
-def _oauth_dict(m: Mailbox) -> dict:
-    """The sign-in, and for OAuth the grant as postdesk.oauth describes it (never a token)."""
-    if m.auth != "oauth" and m.smtp_auth != "oauth":
-        return {"auth": m.auth}
-    from postdesk.oauth import tokens
-
-    return {"auth": m.auth, "smtp_auth": m.smtp_auth, "oauth": tokens.describe(m)}
 
 
 # --- the connection test -----------------------------------------------------------

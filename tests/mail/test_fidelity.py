@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from postdesk.mail import ParsedMessage, fingerprint, parse
+from postdesk.mail import fingerprint, parse
 from tests.mail._build import message, multipart, part, text_message
 
 # --------------------------------------------------------------------------- 1. broken header blocks

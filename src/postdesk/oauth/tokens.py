@@ -218,20 +218,25 @@ def record_failure(grant: OAuthGrant, error: OAuthError) -> None:
 # --- how a grant reads ---------------------------------------------------------------------
 
 
-def describe(mailbox: Mailbox) -> dict:
-    """For `mailbox show --json` and the mailbox page: everything but the tokens."""
+def grant_state(mailbox: Mailbox) -> dict:
+    """The grant's health for `mailbox show --json` and the mailbox page (its settings come from
+    mailbox_settings): state "not connected" | ok | failing | expired, and when; never a token."""
     grant = OAuthGrant.objects.filter(mailbox_id=mailbox.pk).first()
-    described = {"provider": _provider_name(mailbox), "tenant": mailbox.oauth_tenant or None,
-                 "client_id": mailbox.oauth_client_id,
-                 "client_secret": "(set)" if mailbox.oauth_client_secret else "(not set)",
-                 "requested_scope": mailbox.oauth_scope or None}
     if grant is None or not grant.refresh_token:
-        return {**described, "state": "not connected"}
-    return {**described, "state": grant.state, "granted_scope": grant.granted_scope,
+        return {"state": "not connected"}
+    return {"state": grant.state, "granted_scope": grant.granted_scope,
             "connected_at": grant.connected_at, "last_used_at": grant.last_used_at,
             "last_refreshed_at": grant.last_refreshed_at, "access_expires_at": grant.access_expires_at,
             "grant_expires_at": grant.grant_expires_at, "refresh_failures": grant.refresh_failures,
             "last_error": grant.last_error or None}
+
+
+def describe(mailbox: Mailbox) -> dict:
+    """The provider, client and grant of an OAuth mailbox, as one dict (never a token)."""
+    return {"provider": _provider_name(mailbox), "tenant": mailbox.oauth_tenant or None,
+            "client_id": mailbox.oauth_client_id,
+            "client_secret": "(set)" if mailbox.oauth_client_secret else "(not set)",
+            "requested_scope": mailbox.oauth_scope or None, **grant_state(mailbox)}
 
 
 def _provider_name(mailbox: Mailbox) -> str:

@@ -8,6 +8,7 @@ postdesk.mailboxes, the same code as `postdesk mailbox add/edit/test`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 
 from django import forms
 from django.contrib import messages as flash
@@ -17,7 +18,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from postdesk import mailboxes
+from postdesk import mailbox_settings, mailboxes
+from postdesk.mailbox_settings import Setting
 from postdesk.models import AuditEvent, Intake, Mailbox
 from postdesk.outbound import acknowledge
 from postdesk.web import oauth_connect
@@ -31,122 +33,140 @@ HISTORY = 20  # audit rows shown on a mailbox's page
 # --- the form ------------------------------------------------------------------------
 
 
+def form_field(setting: Setting) -> forms.Field:
+    """The form field of one setting, from its row in the table."""
+    common = {"label": setting.label, "help_text": setting.help, "required": setting.required,
+              "initial": mailbox_settings.model_default(setting)}
+    make = _FIELD_MAKERS[setting.kind]
+    return make(setting, common)
+
+
+def _max_length(setting: Setting) -> int | None:
+    return Mailbox._meta.get_field(setting.stored_in).max_length
+
+
+def _text_field(setting, common):
+    if setting.widget == "textarea":
+        return forms.CharField(strip=False, widget=forms.Textarea(attrs={"rows": 10}), **common)
+    return forms.CharField(max_length=_max_length(setting), **common)
+
+
+def _secret_field(setting, common):
+    widget = forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
+    return forms.CharField(strip=False, widget=widget, **common)
+
+
+def _int_field(setting, common):
+    return forms.IntegerField(min_value=setting.minimum, max_value=setting.maximum, **common)
+
+
+def _float_field(setting, common):
+    return forms.FloatField(min_value=setting.minimum, max_value=setting.maximum, **common)
+
+
+def _bool_field(setting, common):
+    return forms.BooleanField(**{**common, "required": False})
+
+
+def _choice_field(setting, common):
+    return forms.ChoiceField(choices=setting.choices, **common)
+
+
+def _user_field(setting, common):
+    return forms.ModelChoiceField(queryset=get_user_model().objects.none(), empty_label="the general queue", **common)
+
+
+_FIELD_MAKERS = {"text": _text_field, "secret": _secret_field, "int": _int_field, "float": _float_field,
+                 "bool": _bool_field, "choice": _choice_field, "after": _choice_field, "user": _user_field}
+
+
+@dataclass(frozen=True)
+class Fieldset:
+    """One group of the form, as the template draws it.  rows: (bound field, setting, hidden).
+    A group that folds is a <details>, open when the mailbox uses it or it holds an error."""
+
+    legend: str
+    rows: list
+    note: str | None
+    hidden: bool
+    folds: bool
+    open: bool
+
+
+def _checked(value) -> bool:
+    return value not in (None, False, "", "off")
+
+
+# Groups an admin may not need, folded away unless in use (keeps the form short).
+FOLDING = {
+    "Sending": lambda values: bool(values.get("smtp_host")) or _checked(values.get("smtp_same_as_fetch")),
+    "Acknowledgement": lambda values: _checked(values.get("ack_enabled")),
+}
+
+
 class MailboxForm(forms.Form):
-    """The settings of `postdesk mailbox add/edit`, one field each; `changes()` is what
-    postdesk.mailboxes.add/edit take.  The password is never put back into the page."""
+    """The settings of `postdesk mailbox add/edit`, one field each, made from
+    postdesk.mailbox_settings.SETTINGS; `changes()` is what postdesk.mailboxes.add/edit
+    take.  Secrets are never put back into the page.
 
-    name = forms.CharField(max_length=100)
-    address = forms.CharField(max_length=254, required=False, help_text="the address customers write to")
-    protocol = forms.ChoiceField(choices=Mailbox.Protocol.choices)
-    enabled = forms.BooleanField(required=False, initial=True, help_text="off: fetching leaves it alone")
-    host = forms.CharField(max_length=255, required=False)
-    port = forms.IntegerField(min_value=1, max_value=65535, required=False, help_text="blank: the protocol's usual port")
-    security = forms.ChoiceField(choices=Mailbox.Security.choices, initial=Mailbox.Security.TLS)
-    verify_tls = forms.BooleanField(required=False, initial=True, label="Verify the server's certificate",
-                                    help_text="turning this off is shown as a warning everywhere")
-    ca_file = forms.CharField(max_length=1024, required=False, label="CA file (PEM)",
-                              help_text="trust this CA for the server's certificate (a path on the server)")
-    username = forms.CharField(max_length=255, required=False)
-    password = forms.CharField(required=False, strip=False,
-                               widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}))
-    path = forms.CharField(max_length=1024, required=False, label="Maildir directory", help_text="Maildir only")
-    folder = forms.CharField(max_length=255, initial="INBOX", help_text="IMAP folder or Maildir++ subfolder to read")
-    after = forms.ChoiceField(choices=Mailbox.After.choices, initial=Mailbox.After.MOVE, label="After import",
-                              help_text="POP3 can only keep or delete")
-    move_folder = forms.CharField(max_length=255, required=False, initial="Imported", label="Move to folder",
-                                  help_text="with “move to a folder”")
-    assign = forms.ModelChoiceField(queryset=None, required=False, empty_label="the general queue",
-                                    label="New requests go to")
-    poll_interval = forms.IntegerField(min_value=1, initial=60, label="Poll interval (seconds)")
-    pass_deadline = forms.IntegerField(min_value=mailboxes.MIN_PASS_DEADLINE, initial=600, required=False,
-                                       label="Pass deadline (seconds)",
-                                       help_text="a whole fetch pass ends by then, however slowly the server answers; "
-                                                 "what was stored stays, the rest comes with the next pass (blank: unchanged, 600 for a new mailbox)")
-    size_limit = forms.FloatField(min_value=0.001, initial=50, label="Size limit (MB)",
-                                  help_text="a bigger message is left on the server (its header is kept in the quarantine); "
-                                            "at most POSTDESK_MAX_MESSAGE_MB")
-    # Sending: acknowledgements and replies.
-    smtp_same_as_fetch = forms.BooleanField(required=False, label="Send through the fetching server with its login",
-                                            help_text="IMAP and POP3 only: its host, user name and password, with "
-                                                      "STARTTLS (or TLS when fetching uses TLS); the fields below are then not used")
-    smtp_host = forms.CharField(max_length=255, required=False, label="SMTP server")
-    smtp_port = forms.IntegerField(min_value=1, max_value=65535, required=False, label="SMTP port",
-                                   help_text="blank: 465 with implicit TLS, 587 with STARTTLS, 25 without")
-    smtp_security = forms.ChoiceField(choices=Mailbox.Security.choices, initial=Mailbox.Security.STARTTLS,
-                                      label="SMTP security")
-    smtp_verify_tls = forms.BooleanField(required=False, initial=True, label="Verify the SMTP server's certificate",
-                                         help_text="turning this off is shown as a warning everywhere")
-    smtp_ca_file = forms.CharField(max_length=1024, required=False, label="SMTP CA file (PEM)",
-                                   help_text="trust this CA for the SMTP server's certificate (a path on the server)")
-    smtp_username = forms.CharField(max_length=255, required=False, label="SMTP user name")
-    smtp_password = forms.CharField(required=False, strip=False, label="SMTP password",
-                                    widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}))
-    from_address = forms.CharField(max_length=254, required=False, label="From address",
-                                   help_text="blank: the mailbox's address")
-    from_name = forms.CharField(max_length=255, required=False, label="From name",
-                                help_text="shown to customers, e.g. “Example Support”; also {{ mailbox_name }}")
-    sent_folder = forms.CharField(max_length=255, required=False, label="Keep a copy in this folder",
-                                  help_text="IMAP only, e.g. Sent; blank: no copy")
-    # Acknowledgements.
-    ack_enabled = forms.BooleanField(required=False, label="Acknowledge new requests",
-                                     help_text="only a new request from a person: never automatic mail, bounces, "
-                                               "lists or our own addresses")
-    ack_subject = forms.CharField(max_length=500, required=False, label="Subject template",
-                                  help_text=f"blank: {acknowledge.DEFAULT_SUBJECT}; the request's tag is always added")
-    ack_body = forms.CharField(required=False, strip=False, label="Body template",
-                               widget=forms.Textarea(attrs={"rows": 10, "placeholder": acknowledge.DEFAULT_BODY}),
-                               help_text="blank: the default below")
-    ack_backlog = forms.BooleanField(required=False, label="Also acknowledge mail that was there when the mailbox was connected")
-    ack_daily_limit = forms.IntegerField(min_value=1, initial=5, label="At most this many per sender per day")
+    A field that does not apply to the mailbox's protocol or sign-in is rendered with
+    `hidden` (still posted, so nothing changes by being hidden); mailbox-form.js hides
+    and shows them as the protocol or sign-in is changed on the page."""
 
-    GROUPS = (
-        ("Mailbox", ("name", "address", "protocol", "enabled")),
-        ("Server (IMAP and POP3)", ("host", "port", "security", "verify_tls", "ca_file", "username", "password")),
-        ("Maildir", ("path",)),
-        ("Reading", ("folder", "after", "move_folder", "poll_interval", "pass_deadline", "size_limit")),
-        ("Routing", ("assign",)),
-        ("Sending", ("smtp_same_as_fetch", "smtp_host", "smtp_port", "smtp_security", "smtp_verify_tls", "smtp_ca_file",
-                     "smtp_username", "smtp_password", "from_address", "from_name", "sent_folder")),
-        ("Acknowledgement", ("ack_enabled", "ack_subject", "ack_body", "ack_backlog", "ack_daily_limit")),
-    )
     default_ack_subject = acknowledge.DEFAULT_SUBJECT
     default_ack_body = acknowledge.DEFAULT_BODY
     # Shown under a fieldset's legend.
     NOTES = {"Acknowledgement": "postdesk/mailboxes/_ack_help.html"}
-    PLAIN = ("name", "address", "protocol", "enabled", "host", "port", "security", "verify_tls", "ca_file", "username",
-             "path", "folder", "poll_interval", "pass_deadline", "size_limit", "smtp_same_as_fetch", "smtp_host", "smtp_port",
-             "smtp_security", "smtp_verify_tls", "smtp_ca_file", "smtp_username", "from_address", "from_name",
-             "sent_folder", "ack_enabled", "ack_subject", "ack_body", "ack_backlog", "ack_daily_limit")
 
     def __init__(self, *args, mailbox: Mailbox | None = None, **kwargs):
         if mailbox is not None:
             kwargs.setdefault("initial", initial_for(mailbox))
         super().__init__(*args, **kwargs)
+        self.mailbox = mailbox
+        for setting in FORM_SETTINGS:
+            self.fields[setting.name] = form_field(setting)
         User = get_user_model()
         self.fields["assign"].queryset = User.objects.filter(is_active=True).order_by(User.USERNAME_FIELD)
-        if mailbox is not None and mailbox.secret:
-            self.fields["password"].help_text = "a password is set; leave blank to keep it"
-        if mailbox is not None and mailbox.smtp_secret:
-            self.fields["smtp_password"].help_text = "a password is set; leave blank to keep it"
+        self.fields["ack_subject"].help_text = f"blank: {acknowledge.DEFAULT_SUBJECT}; the request's tag is always added"
+        self.fields["ack_body"].widget.attrs["placeholder"] = acknowledge.DEFAULT_BODY
+        for setting in mailbox_settings.SECRETS:
+            if mailbox is not None and getattr(mailbox, setting.stored_in):
+                self.fields[setting.name].help_text = "a secret is set; leave blank to keep it" if setting.name != "password" \
+                    else "a password is set; leave blank to keep it"
 
-    def groups(self):
-        """(legend, bound fields, note template or None) per fieldset, for the template."""
-        return [(legend, [self[name] for name in names], self.NOTES.get(legend)) for legend, names in self.GROUPS]
+    def _chosen(self, name: str) -> str:
+        """The protocol or sign-in the page is about: as posted, else as saved ("" on a new form: show all)."""
+        if self.is_bound:
+            return self.data.get(name, "") or (getattr(self.mailbox, name, "") if self.mailbox else "")
+        return getattr(self.mailbox, name, "") if self.mailbox else ""
+
+    def groups(self) -> list[Fieldset]:
+        protocol, auth = self._chosen("protocol"), self._chosen("auth")
+        values = self.data if self.is_bound else self.initial
+        shown = []
+        for legend in mailbox_settings.GROUPS:
+            rows = [(self[s.name], s, not s.applies(protocol, auth) and not self[s.name].errors)
+                    for s in FORM_SETTINGS if s.group == legend]
+            if not rows:
+                continue
+            in_use = FOLDING.get(legend)
+            shown.append(Fieldset(legend, rows, self.NOTES.get(legend), all(hidden for _, _, hidden in rows),
+                                  folds=in_use is not None,
+                                  open=in_use is None or in_use(values) or any(f.errors for f, _, _ in rows)))
+        return shown
 
     def changes(self) -> dict:
         data = self.cleaned_data
-        changes = {name: data[name] for name in self.PLAIN}
-        if changes["pass_deadline"] is None:
-            del changes["pass_deadline"]  # blank: the mailbox's current (or the default) deadline
-        changes["after"] = f"move:{data['move_folder']}" if data["after"] == Mailbox.After.MOVE else data["after"]
-        if data["assign"] is not None:
-            changes["assign"] = data["assign"].get_username()
-        else:
-            changes["unassign"] = True
-        if data["password"]:  # blank: keep the current one
-            changes["password"] = data["password"]
-        if data["smtp_password"]:
-            changes["smtp_password"] = data["smtp_password"]
+        changes = {}
+        for setting in FORM_SETTINGS:
+            value = data[setting.name]
+            if setting.blank_keeps and value in (None, ""):
+                continue  # blank: keep the current value (a secret, the pass deadline...)
+            if setting.kind == "user":
+                value = value.get_username() if value is not None else None
+            changes[setting.name] = value
+        if data["after"] != Mailbox.After.MOVE:
+            changes.pop("move_folder", None)  # only "move" uses it; another policy keeps it as it was
         return changes
 
     def add_invalid(self, exc: mailboxes.InvalidSettings) -> None:
@@ -154,9 +174,18 @@ class MailboxForm(forms.Form):
             self.add_error(setting if setting in self.fields else None, message)
 
 
+# Every setting with a form field (the rest say why not: mailbox_settings.Setting.no_form).
+FORM_SETTINGS = tuple(s for s in mailbox_settings.SETTINGS if s.form)
+
+
 def initial_for(mailbox: Mailbox) -> dict:
-    initial = {name: getattr(mailbox, name) for name in MailboxForm.PLAIN + ("move_folder",) if name != "size_limit"}
-    initial.update(after=mailbox.after_import, assign=mailbox.assign_to_id, size_limit=round(mailbox.size_limit / mailboxes.MB, 3))
+    """The form's values for a saved mailbox (secrets left out: never sent back to the page)."""
+    initial = {}
+    for setting in FORM_SETTINGS:
+        if setting.kind == "secret":
+            continue
+        value = getattr(mailbox, setting.stored_in + ("_id" if setting.kind == "user" else ""))
+        initial[setting.name] = round(value / mailboxes.MB, 3) if setting.name == "size_limit" else value
     return initial
 
 
@@ -199,18 +228,15 @@ def mailbox_list(request):
 
 def _detail(request, mailbox: Mailbox, test_result: mailboxes.ConnectionResult | None = None):
     mailbox = with_health(Mailbox.objects.filter(pk=mailbox.pk)).get()
-    shown = mailboxes.as_dict(mailbox)
-    settings_rows = [(key.replace("_", " "), shown[key]) for key in (
-        "address", "protocol", "host", "port", "security", "verify_tls", "ca_file", "username", "password", "path",
-        "folder", "after", "assign", "enabled", "poll_interval", "pass_deadline", "size_limit_mb")]
-    shown["ack_subject"] = shown["ack_subject"] or f"(default) {acknowledge.DEFAULT_SUBJECT}"
-    shown["ack_body"] = shown["ack_body"] or f"(default)\n{acknowledge.DEFAULT_BODY}"
-    sending_rows = [(key.replace("smtp_", "SMTP ").replace("_", " "), shown[key]) for key in (
-        "smtp_same_as_fetch", "smtp_host", "smtp_port", "smtp_security", "smtp_verify_tls", "smtp_ca_file",
-        "smtp_username", "smtp_password", "from_address", "from_name", "sent_folder")]
-    ack_rows = [(label, shown[key], key == "ack_body") for label, key in (
-        ("acknowledge new requests", "ack"), ("subject template", "ack_subject"), ("body template", "ack_body"),
-        ("acknowledge the backlog", "ack_backlog"), ("per sender per day", "ack_daily_limit"))]
+    settings_rows, sending_rows, ack_rows = [], [], []
+    for setting in mailbox_settings.SETTINGS:
+        if not setting.in_json or setting.name == "name" or not setting.applies(mailbox.protocol, mailbox.auth):
+            continue
+        value = setting.read(mailbox)
+        if setting.group == "Acknowledgement":
+            ack_rows.append((setting.label, _ack_shown(setting.name, value), setting.widget == "textarea"))
+        else:
+            (sending_rows if setting.group == "Sending" else settings_rows).append((setting.label, value))
     context = {
         "title": f"Mailbox {mailbox.name}",
         "mailbox": mailbox,
@@ -224,6 +250,15 @@ def _detail(request, mailbox: Mailbox, test_result: mailboxes.ConnectionResult |
     }
     context["oauth"] = oauth_connect.panel(request, mailbox)
     return _page(request, "postdesk/mailboxes/detail.html", context)
+
+
+def _ack_shown(name: str, value):
+    """A blank template reads as the default it stands for."""
+    if name == "ack_subject" and not value:
+        return f"(default) {acknowledge.DEFAULT_SUBJECT}"
+    if name == "ack_body" and not value:
+        return f"(default)\n{acknowledge.DEFAULT_BODY}"
+    return value
 
 
 @admin_required

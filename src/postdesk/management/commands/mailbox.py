@@ -10,24 +10,16 @@ from pathlib import Path
 from django.core.management.base import CommandError
 
 from postdesk import mailboxes
+from postdesk.mailbox_settings import BY_NAME, SETTINGS, Option, Setting
 from postdesk.mailboxes import as_dict, describe, warnings
-from postdesk.management.base import USAGE, PostdeskCommand, read_password
-from postdesk.models import DEFAULT_SIZE_LIMIT, Intake, Mailbox
+from postdesk.management.base import USAGE, PostdeskCommand
+from postdesk.models import Intake, Mailbox
 
-# Options that name a setting of the same name (postdesk.mailboxes.apply).
-SETTING_OPTIONS = ("address", "host", "port", "security", "username", "ca_file", "folder", "path", "poll_interval",
-                   "pass_deadline",
-                   "size_limit", "after", "assign", "smtp_host", "smtp_port", "smtp_security", "smtp_username",
-                   "smtp_ca_file", "smtp_same_as_fetch", "from_address", "from_name", "sent_folder", "ack_subject",
-                   "ack_body", "ack_backlog", "ack_daily_limit")
-# Settings whose option is not --<setting> (for error messages).
-OPTION_NAMES = {"ack_enabled": "--ack", "smtp_verify_tls": "--smtp-no-verify", "verify_tls": "--no-verify",
-                "smtp_password": "--smtp-password-env", "enabled": "--enable"}
-
-
-# (option turning it on, option turning it off, the setting)
-ON_OFF_FLAGS = (("verify", "no_verify", "verify_tls"), ("enable", "disable", "enabled"),
-                ("smtp_verify", "smtp_no_verify", "smtp_verify_tls"))
+# The CLI groups of the settings' options (mailbox_settings.GROUPS), as --help shows them.
+HELP_GROUPS = {"Sending": "sending (acknowledgements and replies)",
+               "Acknowledgement": "acknowledgements (new requests from people only)",
+               "OAuth2": "OAuth2 sign-in (Microsoft 365, Google, or an issuer URL)"}
+ORDINALS = ("first", "second", "third", "fourth")
 
 
 class Command(PostdeskCommand):
@@ -37,18 +29,11 @@ class Command(PostdeskCommand):
         sub = parser.add_subparsers(dest="action", required=True)
         add = sub.add_parser("add", help="connect a mailbox")
         add.add_argument("name")
-        add.add_argument("--protocol", required=True, choices=["imap", "pop3", "maildir"])
-        self._settings_arguments(add)
+        settings_arguments(add, editing=False)
         edit = sub.add_parser("edit", help="change a mailbox's settings")
         edit.add_argument("name")
-        edit.add_argument("--protocol", choices=["imap", "pop3", "maildir"])
         edit.add_argument("--rename", metavar="NEW_NAME")
-        edit.add_argument("--verify", action="store_true", help="turn certificate verification back on")
-        edit.add_argument("--enable", action="store_true")
-        edit.add_argument("--disable", action="store_true")
-        edit.add_argument("--unassign", action="store_true", help="route to the general queue")
-        edit.add_argument("--smtp-verify", action="store_true", help="turn certificate verification for sending back on")
-        self._settings_arguments(edit)
+        settings_arguments(edit, editing=True)
         lst = sub.add_parser("list", help="list mailboxes and their health")
         lst.add_argument("--json", action="store_true")
         show = sub.add_parser("show", help="show one mailbox")
@@ -67,54 +52,6 @@ class Command(PostdeskCommand):
         connect.add_argument("--timeout", type=int, default=600, metavar="SECONDS",
                              help="how long to wait for the browser's redirect (default 600)")
 
-    @staticmethod
-    def _settings_arguments(p):
-        p.add_argument("--address", help="the address customers write to")
-        p.add_argument("--host")
-        p.add_argument("--port", type=int)
-        p.add_argument("--security", choices=["tls", "starttls", "none"])
-        p.add_argument("--username")
-        p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
-        p.add_argument("--password-env", metavar="VAR", help="read the password from this environment variable")
-        p.add_argument("--ca-file", help="trust this CA (PEM) for the server's certificate")
-        p.add_argument("--no-verify", action="store_true", help="do not verify the certificate (shown as a warning)")
-        p.add_argument("--folder", help="IMAP folder or Maildir++ subfolder to read (default INBOX)")
-        p.add_argument("--after", help="after import: keep | seen | move:FOLDER | delete (default move:Imported; POP3 keep)")
-        p.add_argument("--assign", metavar="USERNAME", help="assign its new requests to this staff member")
-        p.add_argument("--path", help="Maildir directory")
-        p.add_argument("--poll-interval", type=int, metavar="SECONDS")
-        p.add_argument("--pass-deadline", type=int, metavar="SECONDS",
-                       help="a whole fetch pass ends by then, however slow the server (default 600)")
-        p.add_argument("--size-limit", type=float, metavar="MB", help=f"default {DEFAULT_SIZE_LIMIT // 1048576}")
-        sending = p.add_argument_group("sending (acknowledgements and replies)")
-        sending.add_argument("--smtp-same-as-fetch", action=argparse.BooleanOptionalAction, default=None,
-                             help="send through the fetching server with its login (STARTTLS, or TLS when fetching uses TLS)")
-        sending.add_argument("--smtp-host", metavar="HOST")
-        sending.add_argument("--smtp-port", type=int, metavar="PORT", help="default: 465 with tls, 587 with starttls, 25 with none")
-        sending.add_argument("--smtp-security", choices=["tls", "starttls", "none"], help="default starttls")
-        sending.add_argument("--smtp-username", metavar="USER")
-        sending.add_argument("--smtp-password-stdin", action="store_true",
-                             help="read the SMTP password from standard input (the second line with --password-stdin)")
-        sending.add_argument("--smtp-password-env", metavar="VAR", help="read the SMTP password from this environment variable")
-        sending.add_argument("--smtp-ca-file", metavar="PEM", help="trust this CA (PEM) for the SMTP server's certificate")
-        sending.add_argument("--smtp-no-verify", action="store_true",
-                             help="do not verify the SMTP server's certificate (shown as a warning)")
-        sending.add_argument("--from-address", metavar="ADDRESS", help="From of the mail we send (default: --address)")
-        sending.add_argument("--from-name", metavar="NAME", help="display name in From, e.g. 'Example Support'")
-        sending.add_argument("--sent-folder", metavar="FOLDER", help="IMAP only: keep a copy of what we send in this folder")
-        ack = p.add_argument_group("acknowledgements (new requests from people only)")
-        ack.add_argument("--ack", dest="ack_enabled", action=argparse.BooleanOptionalAction, default=None,
-                         help="acknowledge new requests (--no-ack: stop)")
-        ack.add_argument("--ack-subject", metavar="TEMPLATE",
-                         help="Django template; {{ number }} {{ tag }} {{ subject }} {{ customer_name }} "
-                              "{{ customer_address }} {{ mailbox_name }}; '' for the default")
-        ack.add_argument("--ack-body", metavar="TEMPLATE", help="the same for the body; '' for the default")
-        ack.add_argument("--ack-body-file", metavar="PATH", help="read the body template from this file (UTF-8)")
-        ack.add_argument("--ack-backlog", action=argparse.BooleanOptionalAction, default=None,
-                         help="also acknowledge mail that was in the mailbox when it was connected")
-        ack.add_argument("--ack-daily-limit", type=int, metavar="N", help="acknowledgements per sender per day (default 5)")
-        p.add_argument("--json", action="store_true", help="print the mailbox as JSON")
-
     def handle(self, *args, **options):
         return getattr(self, "_" + options["action"])(options)
 
@@ -131,8 +68,6 @@ class Command(PostdeskCommand):
     def _edit(self, options):
         mailbox = self._get(options["name"])
         changes = self._changes(options)
-        if options.get("protocol"):
-            changes["protocol"] = options["protocol"]
         if options["rename"]:
             changes["name"] = options["rename"]
         try:
@@ -155,7 +90,7 @@ class Command(PostdeskCommand):
         data = as_dict(mailbox)
         if options["json"]:
             return self.emit_json(data)
-        for key, value in data.items():
+        for key, value in flat(data):
             text = str(value if value is not None else "").rstrip("\n").replace("\n", "\n" + " " * 23)
             self.stdout.write(f"{key + ':':<22} {text}")
         self._warn(mailbox)
@@ -217,31 +152,7 @@ class Command(PostdeskCommand):
     @staticmethod
     def _changes(options) -> dict:
         """The settings these options change (postdesk.mailboxes.apply): only those given."""
-        changes = {key: options[key] for key in SETTING_OPTIONS if options.get(key) is not None}
-        # The "off" flag beats the "on" one: --no-verify beats --verify, --disable beats --enable.
-        for on, off, setting in ON_OFF_FLAGS:
-            if options.get(on):
-                changes[setting] = True
-            if options.get(off):
-                changes[setting] = False
-        if options.get("unassign"):
-            changes["unassign"] = True
-        if options.get("ack_enabled") is not None:
-            changes["ack_enabled"] = options["ack_enabled"]
-        if options.get("ack_body_file"):
-            if options.get("ack_body") is not None:
-                raise CommandError("give --ack-body or --ack-body-file, not both", returncode=USAGE)
-            try:
-                changes["ack_body"] = Path(options["ack_body_file"]).read_text(encoding="utf-8")
-            except (OSError, UnicodeError) as exc:
-                raise CommandError(f"cannot read --ack-body-file: {exc}", returncode=USAGE) from None
-        password = read_password(options)
-        if password is not None:
-            changes["password"] = password
-        smtp_password = read_smtp_password(options)
-        if smtp_password is not None:
-            changes["smtp_password"] = smtp_password
-        return changes
+        return changes_from(options)
 
     def _done(self, mailbox: Mailbox, message: str, options) -> None:
         if options.get("json"):
@@ -253,6 +164,15 @@ class Command(PostdeskCommand):
     def _warn(self, mailbox: Mailbox) -> None:
         for warning in warnings(mailbox):
             self.stderr.write(f"warning: {warning}")
+
+
+def flat(data: dict, prefix: str = ""):
+    """(key, value) pairs with nested objects spelled out: oauth.provider, oauth.grant.state."""
+    for key, value in data.items():
+        if isinstance(value, dict):
+            yield from flat(value, f"{prefix}{key}.")
+        else:
+            yield prefix + key, value
 
 
 def health_line(m: Mailbox) -> str:
@@ -269,27 +189,100 @@ def health_line(m: Mailbox) -> str:
     return " ".join([health, *flags])
 
 
-def read_smtp_password(options) -> str | None:
-    """Like the fetching password: never from the command line.  With --password-stdin
-    as well, standard input holds the fetching password first, the SMTP password second."""
-    if options.get("smtp_password_stdin") and options.get("smtp_password_env"):
-        raise CommandError("give --smtp-password-stdin or --smtp-password-env, not both", returncode=USAGE)
-    if options.get("smtp_password_stdin"):
-        line = sys.stdin.readline()
-        if not line:
-            second = " (the second line, after the fetching password)" if options.get("password_stdin") else ""
-            raise CommandError(f"no SMTP password on standard input{second}", returncode=USAGE)
-        return line.rstrip("\r\n")
-    var = options.get("smtp_password_env")
-    if var:
-        if var not in os.environ:
-            raise CommandError(f"environment variable {var} is not set", returncode=USAGE)
-        return os.environ[var]
-    return None
+# --- the options, made from mailbox_settings.SETTINGS ------------------------------------------
+
+
+def settings_arguments(parser, editing: bool) -> None:
+    """One argparse option per Option of each setting, in the table's groups."""
+    groups = {}
+    for setting in SETTINGS:
+        for option in setting.options:
+            if option.edit_only and not editing:
+                continue
+            if setting.group not in groups:
+                title = HELP_GROUPS.get(setting.group)
+                groups[setting.group] = parser.add_argument_group(title) if title else parser
+            _add_option(groups[setting.group], setting, option, required=not editing and setting.name == "protocol")
+    parser.add_argument("--json", action="store_true", help="print the mailbox as JSON")
+
+
+def _add_option(parser, setting: Setting, option: Option, required: bool) -> None:
+    named = {"help": option.help or setting.help or None}
+    if option.takes == "value":
+        named.update(metavar=option.metavar, required=required)
+        if setting.kind in ("int", "float"):
+            named["type"] = int if setting.kind == "int" else float
+        if setting.kind == "choice" and setting.choices:
+            named["choices"] = [value for value, _ in setting.choices]
+            named.pop("metavar")
+    elif option.takes in ("const", "stdin"):
+        named["action"] = "store_true"
+    elif option.takes == "negatable":
+        named.update(action=argparse.BooleanOptionalAction, default=None)
+    else:  # env, file
+        named["metavar"] = option.metavar
+    parser.add_argument(option.flag, dest=option.dest, **named)
+
+
+def changes_from(options) -> dict:
+    """What the options given change: {setting: value}, the secrets read from their sources."""
+    changes: dict = {}
+    stdin_read: list[Setting] = []
+    for setting in SETTINGS:
+        given = [o for o in setting.options if _given(o, options.get(o.dest))]
+        sources = [o for o in given if o.takes in ("value", "env", "stdin", "file")]
+        if len(sources) > 1:
+            raise CommandError(f"give {sources[0].flag} or {sources[1].flag}, not both", returncode=USAGE)
+        for option in given:  # in the table's order: a later one wins (--no-verify beats --verify)
+            changes[setting.name] = _value(setting, option, options, stdin_read)
+            changes.update(option.also)
+    return changes
+
+
+def _given(option: Option, value) -> bool:
+    """Whether the option was on the command line (a flag's False is its absence; --no-ack's is not)."""
+    return value is not None and not (option.takes in ("const", "stdin") and value is False)
+
+
+def _value(setting: Setting, option: Option, options, stdin_read: list[Setting]):
+    given = options[option.dest]
+    if option.takes == "const":
+        return option.const
+    if option.takes == "env":
+        if given not in os.environ:
+            raise CommandError(f"environment variable {given} is not set", returncode=USAGE)
+        return os.environ[given]
+    if option.takes == "file":
+        try:
+            return Path(given).read_text(encoding="utf-8")
+        except (OSError, UnicodeError) as exc:
+            raise CommandError(f"cannot read {option.flag}: {exc}", returncode=USAGE) from None
+    if option.takes == "stdin":
+        return _stdin_line(setting, stdin_read)
+    return given
+
+
+def _stdin_line(setting: Setting, stdin_read: list[Setting]) -> str:
+    """Secrets never come from the command line, where `ps` and shell history would show
+    them: each --*-stdin takes one line of standard input, in the table's order (the
+    fetching password first, then the SMTP password)."""
+    line = sys.stdin.readline()
+    if not line and stdin_read:
+        earlier = " and the ".join(s.noun for s in stdin_read)
+        raise CommandError(f"no {setting.noun} on standard input (the {ORDINALS[len(stdin_read)]} line, after the {earlier})",
+                           returncode=USAGE)
+    if not line and setting.name != "password":  # an empty fetching password was always taken as given
+        raise CommandError(f"no {setting.noun} on standard input", returncode=USAGE)
+    stdin_read.append(setting)
+    return line.rstrip("\r\n")
 
 
 def one_line(exc: mailboxes.InvalidSettings) -> str:
     """Every problem, each with the option that sets it."""
-    return "; ".join(message if setting in ("name", "protocol")
-                     else f"{message} ({OPTION_NAMES.get(setting, '--' + setting.replace('_', '-'))})"
+    return "; ".join(message if _hint(setting) == "-" else f"{message} ({_hint(setting)})"
                      for setting, message in exc.errors.items())
+
+
+def _hint(name: str) -> str:
+    setting = BY_NAME.get(name)
+    return setting.option_hint if setting else "--" + name.replace("_", "-")
