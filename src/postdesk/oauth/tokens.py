@@ -208,11 +208,11 @@ def record_failure(grant: OAuthGrant, error: OAuthError) -> None:
     """invalid_grant: expired for good.  Anything else: failing, counted.  Never over a newer save."""
     now = timezone.now()
     row = OAuthGrant.objects.filter(pk=grant.pk, generation=grant.generation)
-    if error.kind == "expired":
-        row.update(state=State.EXPIRED, last_error=error.message[:500], last_error_at=now, updated_at=now)
-    else:
-        row.update(state=State.FAILING, refresh_failures=F("refresh_failures") + 1, last_error=error.message[:500],
-                   last_error_at=now, updated_at=now)
+    # Both count as a failed refresh: the gauge a scraper alerts on must move for an ended
+    # grant too (it stays ended, and is not retried at the provider, until a reconnect).
+    state = State.EXPIRED if error.kind == "expired" else State.FAILING
+    row.update(state=state, refresh_failures=F("refresh_failures") + 1, last_error=error.message[:500],
+               last_error_at=now, updated_at=now)
 
 
 # --- how a grant reads ---------------------------------------------------------------------
