@@ -118,7 +118,7 @@ def test_an_oauth_mailbox_round_trips_through_the_cli(monkeypatch):
     assert (shown["auth"], shown["password"], shown["smtp_auth"]) == ("oauth", "(not set)", "oauth")  # sends with the grant
     assert shown["oauth"] == {
         "provider": "microsoft", "tenant": "example.onmicrosoft.com", "client_id": "app-123", "client_secret": "(set)",
-        "scope": "https://outlook.office.com/IMAP.AccessAsUser.All offline_access", "grant": {"state": "not connected"}}
+        "scope": "https://outlook.office.com/IMAP.AccessAsUser.All offline_access", "state": "not connected"}
     box = Mailbox.objects.get(name="office")
     assert secrets.decrypt(box.oauth_client_secret) == CLIENT_SECRET and CLIENT_SECRET not in box.oauth_client_secret
     assert "(OAuth2 microsoft)" in AuditEvent.objects.get().detail
