@@ -55,8 +55,9 @@ def add_imap_by(auth: str, inst: Installation, dovecot: Dovecot, name: str, user
         return
     client_id = f"postdesk-{name}-{user.username}"
     provider.add_client(client_id, redirect_uris=("http://127.0.0.1/callback",))
+    extra = tuple(options.pop("options", ()))
     add_imap(inst, dovecot, name, user, **options, options=(
-        "--oauth", provider.issuer, "--oauth-client-id", client_id, "--oauth-scope", OAUTH_SCOPE))
+        "--oauth", provider.issuer, "--oauth-client-id", client_id, "--oauth-scope", OAUTH_SCOPE, *extra))
     connect_by_device(inst, provider, name, user.username)
 
 
