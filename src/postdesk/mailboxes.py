@@ -80,10 +80,27 @@ def _save(mailbox: Mailbox, changes: Mapping[str, object], actor, kind: str) -> 
     errors.update({k: v for k, v in problems(mailbox).items() if k not in errors})
     if errors:
         raise InvalidSettings(errors)
+    changed = changed_settings(before, _values(mailbox))
     with transaction.atomic():
         mailbox.save()
-        changed = ", ".join(changed_settings(before, _values(mailbox))) or "nothing"
-        AuditEvent.record(actor, kind, target(mailbox), f"{mailbox.name}: {describe(mailbox)}; set {changed}")
+        dropped = _drop_grant_if_its_settings_changed(mailbox, changed)
+        detail = f"{mailbox.name}: {describe(mailbox)}; set {', '.join(changed) or 'nothing'}{dropped}"
+        AuditEvent.record(actor, kind, target(mailbox), detail)
+
+
+# A grant is issued to one client at one provider (and tenant): under other settings it
+# cannot be refreshed, and keeping it would only fail later.  It is dropped with the
+# change, in the same transaction, and the mailbox reads "not signed in" until connected.
+GRANT_SETTINGS = ("auth", "oauth_provider", "oauth_tenant", "oauth_client_id")
+
+
+def _drop_grant_if_its_settings_changed(mailbox: Mailbox, changed: list[str]) -> str:
+    if not any(name in GRANT_SETTINGS for name in changed):
+        return ""
+    from postdesk.models import OAuthGrant
+
+    deleted, _ = OAuthGrant.objects.filter(mailbox=mailbox).delete()
+    return "; OAuth2 grant dropped (connect again)" if deleted else ""
 
 
 def _values(mailbox: Mailbox) -> dict[str, object]:

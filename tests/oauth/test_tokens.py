@@ -257,3 +257,18 @@ def test_a_process_that_finds_the_refresh_lease_held_waits_and_uses_the_holders_
     finally:
         other.join()
     assert provider.refreshes(person) == 0
+
+
+def test_a_changed_provider_or_client_drops_the_grant(db, provider, client_id, person):
+    from postdesk import mailboxes
+    from postdesk.models import AuditEvent, OAuthGrant
+    from tests.oauth.support import connected
+
+    mailbox = connected(provider, client_id, person)
+    mailboxes.edit(mailbox, {"folder": "Support"})  # unrelated: the grant stays
+    assert OAuthGrant.objects.filter(mailbox=mailbox).exists()
+
+    mailboxes.edit(mailbox, {"oauth_client_id": "another-app"})
+    assert not OAuthGrant.objects.filter(mailbox=mailbox).exists()
+    assert "OAuth2 grant dropped" in AuditEvent.objects.latest("id").detail
+    assert mailboxes.as_dict(mailbox)["oauth"]["state"] == "not connected"
