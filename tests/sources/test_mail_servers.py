@@ -448,8 +448,12 @@ class Crashes:
     states: dict[str, dict]
 
 
-@pytest.fixture(scope="module")
-def crashes(dovecot, tmp_path_factory) -> Crashes:
+@pytest.fixture(scope="module", params=["password", "oauth"])
+def crashes(request, dovecot, oauth_provider, tmp_path_factory) -> Crashes:
+    """Run once with password mailboxes and once with OAuth2 ones: exactly-once must not
+    depend on how a mailbox signs in."""
+    from tests.worker.helpers import add_imap_by
+
     dovecot.start()
     inst = Installation(tmp_path_factory.mktemp("crashes"))
     try:
@@ -457,8 +461,9 @@ def crashes(dovecot, tmp_path_factory) -> Crashes:
         for point, protocol, after in CRASH_CASES:
             name = crash_name(point, protocol, after)
             user = dovecot.new_user(prefix="crash")
+            oauth_provider.add_user(user.username, user.password)
             subjects = append_questions(dovecot, user, name, CRASH_MESSAGES)
-            add_dovecot_mailbox(inst, dovecot, name, user, protocol=protocol, after=after)
+            add_imap_by(request.param, inst, dovecot, name, user, oauth_provider, protocol=protocol, after=after)
             crashed = inst.run("fetch", "--mailbox", name, check=False,
                                env={"POSTDESK_CRASH_AT": crash_spec(point), "POSTDESK_CRASH_MODE": "exit"})
             cases[name] = CrashCase(protocol, after, user, subjects, crashed, dovecot.message_count(user))
