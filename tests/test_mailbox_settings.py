@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import sys
 
 import pytest
 from django.contrib.auth.models import User
@@ -29,23 +28,7 @@ NOT_SETTINGS = {"id", "last_attempt_at", "last_success_at", "last_error", "last_
                 "uidvalidity_changes", "identity_unstable_at", "created_at", "updated_at"}
 
 
-@pytest.fixture(autouse=True)
-def data_dir(settings, tmp_path):
-    settings.DATA_DIR = tmp_path / "data"
-    secrets._fernet.cache_clear()  # the mailbox key lives in this test's data dir
-    yield settings.DATA_DIR
-    secrets._fernet.cache_clear()
-
-
-def mailbox_command(*args, stdin: str = "") -> tuple[str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    saved = sys.stdin
-    sys.stdin = io.StringIO(stdin)
-    try:
-        call_command("mailbox", *map(str, args), stdout=out, stderr=err)
-    finally:
-        sys.stdin = saved
-    return out.getvalue(), err.getvalue()
+from tests.outbound.test_settings import data_dir, mailbox_command  # noqa: F401  (the fixture, shared)
 
 
 def cli_flags(action: str) -> set[str]:

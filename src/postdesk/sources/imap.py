@@ -83,12 +83,7 @@ class ImapSource:
 
     def append_copy(self, folder: str, raw: bytes) -> None:
         """APPEND `raw` to `folder`, marked \\Seen, creating the folder if needed (the Sent copy)."""
-        if not self.client.folder_exists(folder):
-            try:
-                self.client.create_folder(folder)
-            except IMAPClientError:
-                if not self.client.folder_exists(folder):  # made meanwhile by another sender
-                    raise
+        self._ensure_folder(folder)
         self.client.append(folder, raw, flags=[SEEN])
 
     @staticmethod
