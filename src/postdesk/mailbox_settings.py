@@ -295,10 +295,25 @@ def sending_auth(m: Mailbox) -> str:
     return m.auth if m.smtp_same_as_fetch and m.protocol in SERVERS else m.smtp_auth
 
 
-def _smtp_port_shown(m: Mailbox):
-    from postdesk import mailboxes
+def sends(mailbox: Mailbox) -> bool:
+    """Whether the mailbox has an account to send through."""
+    return bool(mailbox.smtp_host) if not mailbox.smtp_same_as_fetch else mailbox.protocol != "maildir"
 
-    return mailboxes.smtp_port(m) if mailboxes.sends(m) else m.smtp_port
+
+def smtp_port(mailbox: Mailbox) -> int | None:
+    """The SMTP port mail is sent to (the security's usual one when none is set)."""
+    from postdesk.sources.smtp import DEFAULT_PORTS as SMTP_PORTS
+
+    if mailbox.smtp_port:
+        return mailbox.smtp_port
+    security = mailbox.smtp_security
+    if mailbox.smtp_same_as_fetch:
+        security = "tls" if mailbox.security == "tls" else "starttls"
+    return SMTP_PORTS.get(security)
+
+
+def _smtp_port_shown(m: Mailbox):
+    return smtp_port(m) if sends(m) else m.smtp_port
 
 
 def _same(fetching: str, own: str, transform=lambda v: v):

@@ -32,6 +32,8 @@ from postdesk.mailbox_settings import (  # noqa: F401
     Setting,
     one_address,
     sending_auth,
+    sends,
+    smtp_port,
 )
 from postdesk.mailbox_settings import SETTINGS as TABLE
 from postdesk.mailbox_settings import problems as check_settings
@@ -195,23 +197,6 @@ _SETTERS = {"move_folder": _set_move_folder, "secret": _set_secret, "float": _se
 def problems(mailbox: Mailbox) -> dict[str, str]:
     """What keeps these settings from working: {setting: message} (mailbox_settings, the one place)."""
     return check_settings(mailbox)
-
-
-def sends(mailbox: Mailbox) -> bool:
-    """Whether the mailbox has an account to send through."""
-    return bool(mailbox.smtp_host) if not mailbox.smtp_same_as_fetch else mailbox.protocol != "maildir"
-
-
-def smtp_port(mailbox: Mailbox) -> int | None:
-    """The SMTP port mail is sent to (the security's usual one when none is set)."""
-    from postdesk.sources.smtp import DEFAULT_PORTS as SMTP_PORTS
-
-    if mailbox.smtp_port:
-        return mailbox.smtp_port
-    security = mailbox.smtp_security
-    if mailbox.smtp_same_as_fetch:
-        security = "tls" if mailbox.security == "tls" else "starttls"
-    return SMTP_PORTS.get(security)
 
 
 _one_address = one_address  # the name older code imports
