@@ -138,6 +138,7 @@ def test_connect_allow_signs_the_mailbox_in_and_fetch_imports(desk, page, oauth,
     assert oauth_state(page).startswith("not connected")
     assert page.locator(".oauth-panel .redirect-uri").inner_text() == desk.url + CALLBACK_PATH
     assert page.locator(".oauth-panel button[name=connect]").inner_text() == "Connect"
+    assert "no TLS; the access token and mail cross the network" in page.locator(".warnings").inner_text()
     page.screenshot(path=str(screenshot_dir / "mailbox-oauth-not-connected.png"), full_page=True)
 
     page.click(".oauth-panel button[name=connect]")
@@ -147,6 +148,8 @@ def test_connect_allow_signs_the_mailbox_in_and_fetch_imports(desk, page, oauth,
     assert oauth_state(page) == "signed in"
     assert page.locator(".oauth-panel button[name=connect]").inner_text() == "Reconnect"
     page.screenshot(path=str(screenshot_dir / "mailbox-oauth-signed-in.png"), full_page=True)
+    # The long labels of the Sending and Acknowledgement panels used to push the page sideways.
+    assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
     assert shown(desk, oauth_mailbox)["oauth"]["state"] == "ok"
 
     report = deliver(desk, oauth_mailbox, "Hello over OAuth2")
