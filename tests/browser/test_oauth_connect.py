@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers.dovecot import MailUser
 from tests.support.mail import DEFAULT_DATE, new_message_id
 
 from .support import ADMIN
@@ -33,7 +34,7 @@ class OAuthMailbox:
     Dovecot user (also a provider user), so no other mailbox of the desk reads its INBOX."""
 
     name: str
-    user: object  # tests.servers.dovecot.MailUser
+    user: MailUser
     client_id: str
 
 
@@ -98,7 +99,8 @@ def connect(desk, page, oauth, mailbox: OAuthMailbox) -> None:
 
 
 def flashed(page) -> str:
-    return page.locator("main").inner_text()
+    """The messages at the top of the page (Django's messages framework)."""
+    return page.locator(".flash").inner_text()
 
 
 def message(subject: str) -> bytes:
@@ -114,7 +116,7 @@ def message(subject: str) -> bytes:
 
 def fetch(desk, mailbox: OAuthMailbox) -> dict:
     """`postdesk fetch --mailbox NAME --json`: this mailbox's report (exit code not checked:
-    a failed sign-in is a report with errors)."""
+    a failed sign-in is a report with its error)."""
     proc = desk.inst.run("fetch", "--mailbox", mailbox.name, "--json", check=False)
     (report,) = [r for r in json.loads(proc.stdout) if r["mailbox"] == mailbox.name]
     return report
