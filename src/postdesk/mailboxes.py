@@ -207,10 +207,11 @@ _one_address = one_address  # the name older code imports
 
 def warnings(mailbox: Mailbox) -> list[str]:
     found = []
+    secret = "access token" if mailbox.auth == "oauth" else "password"  # what an OAuth2 mailbox sends instead
     if mailbox.protocol != "maildir" and not mailbox.verify_tls:
-        found.append(f"{mailbox.name}: certificate verification is OFF; anyone on the path can read this mailbox's password")
+        found.append(f"{mailbox.name}: certificate verification is OFF; anyone on the path can read this mailbox's {secret}")
     if mailbox.protocol != "maildir" and mailbox.security == "none":
-        found.append(f"{mailbox.name}: no TLS; the password and mail cross the network in plain text")
+        found.append(f"{mailbox.name}: no TLS; the {secret} and mail cross the network in plain text")
     if mailbox.smtp_host and not mailbox.smtp_same_as_fetch:  # "same as fetching" is warned about above
         if not mailbox.smtp_verify_tls:
             found.append(f"{mailbox.name}: certificate verification for sending is OFF; anyone on the path can read "

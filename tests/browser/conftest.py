@@ -3,6 +3,7 @@ the real `postdesk serve` process of an isolated installation.
 
     browser          (package) Chromium at /usr/bin/chromium (POSTDESK_CHROMIUM overrides);
                                never a browser download.  Missing: the tests FAIL, they do not skip.
+    admin_password   (module)  an admin (ADMIN) of the desk; desk.login(page, ADMIN, admin_password)
     desk             (module)  an installation (SQLite, or PostgreSQL with POSTDESK_DATABASE_URL),
                                a staff member, an IMAP mailbox on the private Dovecot, and
                                `postdesk serve` on a free loopback port; desk.deliver(raw) APPENDs
@@ -34,7 +35,7 @@ import pytest
 from tests.servers.dovecot import Dovecot, _die_with_parent  # PR_SET_PDEATHSIG: no server outlives pytest
 from tests.support.installation import Installation
 
-from .support import ForeignHost
+from .support import ADMIN, ForeignHost
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("POSTDESK_CHROMIUM", "/usr/bin/chromium")
@@ -187,12 +188,13 @@ class Desk:
         for raw in raws:
             self.dovecot.append(self.mail_user, raw)
         reports = json.loads(self.inst.run("fetch", "--json").stdout)
-        assert all(not r.get("errors") for r in reports), reports
+        assert all(not r["error"] for r in reports), reports
 
-    def login(self, page) -> None:
+    def login(self, page, username: str | None = None, password: str | None = None) -> None:
+        """Sign in on the login page (as the staff member unless told otherwise)."""
         page.goto(self.url + "/login/")
-        page.fill("input[name=username]", self.username)
-        page.fill("input[name=password]", self.password)
+        page.fill("input[name=username]", username or self.username)
+        page.fill("input[name=password]", password or self.password)
         page.click("form button[type=submit]")
         page.wait_for_url(self.url + "/queue/general/")
 
@@ -225,6 +227,15 @@ def desk(tmp_path_factory, dovecot) -> Iterator[Desk]:
             pytest.fail(f"postdesk serve did not exit within {STOP_TIMEOUT:.0f} s of SIGTERM\n{server.output()}", pytrace=False)
         if server.exit_code != 0:
             pytest.fail(f"postdesk serve exited {server.exit_code} on SIGTERM (expected 0)\n{server.output()}", pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def admin_password(desk) -> str:
+    """An admin (ADMIN) of the module's desk: sign in with desk.login(page, ADMIN, admin_password)."""
+    password = secrets.token_urlsafe(12)
+    desk.inst.run("staff", "add", ADMIN, "--email", "ada@desk.example", "--admin", "--password-env", "ADMIN_PW",
+                  env={"ADMIN_PW": password})
+    return password
 
 
 # --------------------------------------------------------------------------- the rest

@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 from tests.support.mail import DEFAULT_DATE, new_message_id
 
+ADMIN = "ada"  # the admin of the `admin_password` fixture
+
 # --------------------------------------------------------------------------- bytes
 
 

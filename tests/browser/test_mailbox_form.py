@@ -3,30 +3,17 @@ at desktop and phone widths, with no sideways scrolling."""
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 
 import pytest
 
+from .support import ADMIN
+
 pytestmark = pytest.mark.browser
-
-ADMIN = "ada"
-
-
-@pytest.fixture(scope="module")
-def admin_password(desk) -> str:
-    password = secrets.token_urlsafe(12)
-    desk.inst.run("staff", "add", ADMIN, "--email", "ada@desk.example", "--admin", "--password-env", "ADMIN_PW",
-                  env={"ADMIN_PW": password})
-    return password
 
 
 def login_as_admin(desk, page, password: str) -> None:
-    page.goto(desk.url + "/login/")
-    page.fill("input[name=username]", ADMIN)
-    page.fill("input[name=password]", password)
-    page.click("form button[type=submit]")
-    page.wait_for_url(desk.url + "/queue/general/")
+    desk.login(page, ADMIN, password)
 
 
 def visible(page, name: str) -> bool:

@@ -177,6 +177,23 @@ def test_detail_shows_settings_health_and_warnings(as_admin):
     assert "(set)" in html and SECRET not in html and box.secret not in html
 
 
+def test_connect_answers_a_page_that_moves_on_to_the_consent_page(as_admin, oauth):
+    # Not a redirect: the CSP's form-action 'self' also covers where the Connect form's
+    # answer redirects, so a browser refuses a redirect to the provider.
+    oauth.add_client("desk-web", redirect_uris=("http://testserver/mailboxes/oauth/callback/",))
+    box = Mailbox.objects.create(name="office", protocol="imap", host="imap.desk.example", port=143, username="desk",
+                                 auth="oauth", oauth_provider=oauth.issuer, oauth_client_id="desk-web",
+                                 oauth_scope="mail offline_access")
+    response = as_admin.post(f"/mailboxes/{box.pk}/connect/")
+    assert response.status_code == 200 and "Location" not in response
+    assert "no-store" in response["Cache-Control"]
+    html = response.content.decode()
+    consent = oauth.authorization_endpoint + "?"
+    assert f'<meta http-equiv="refresh" content="0;url={consent}' in html
+    assert f'id="continue" href="{consent}' in html and "code_challenge_method=S256" in html
+    assert "form-action 'self'" in response["Content-Security-Policy"]
+
+
 # --- add and edit ------------------------------------------------------------------------
 
 

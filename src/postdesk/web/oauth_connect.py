@@ -3,6 +3,9 @@
 Connect (POST, admins only) starts an authorization at the mailbox's provider
 and sends the admin to its consent page; the provider sends them back to the
 one callback URL, where the code is exchanged for tokens and the grant saved.
+Connect answers a small page that moves on to the provider (a refresh and a
+link), not a redirect: the CSP's form-action 'self' also governs where a form's
+answer redirects, so browsers refuse a redirect to another origin.
 
 What is pending between the two (the state, the PKCE verifier, which mailbox)
 lives in the admin's session only: nothing is written to the mailbox until the
@@ -17,8 +20,9 @@ import time
 
 from django.conf import settings
 from django.contrib import messages as flash
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from postdesk.models import Mailbox, OAuthGrant
@@ -39,6 +43,7 @@ def redirect_uri(request) -> str:
 
 @admin_required
 @require_POST
+@never_cache
 def connect(request, pk: int):
     from postdesk.oauth import OAuthError, flows, tokens
 
@@ -52,7 +57,9 @@ def connect(request, pk: int):
         flash.error(request, f"Cannot connect {mailbox.name}: {exc.message}")
         return redirect("postdesk_web:mailbox_detail", pk=pk)
     _remember(request, pending, mailbox)
-    return redirect(pending.url)
+    return render(request, "postdesk/mailboxes/oauth_continue.html", {
+        "mailbox": mailbox, "url": pending.url,
+        "provider_name": PROVIDER_NAMES.get(mailbox.oauth_provider, mailbox.oauth_provider)})
 
 
 @admin_required
