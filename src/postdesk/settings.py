@@ -132,9 +132,9 @@ X_FRAME_OPTIONS = "DENY"
 # account or address is refused before any password is checked.
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 AXES_HANDLER = "postdesk.throttle.ThrottleHandler"
-AXES_FAILURE_LIMIT = 5  # postdesk.throttle.FAILURE_LIMIT; the growing wait is decided there
+AXES_FAILURE_LIMIT = 5  # failures in a row before the first wait (postdesk.throttle.wait_after)
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # per account, and per address
-AXES_COOLOFF_TIME = timedelta(hours=24)  # how long failures are remembered (postdesk.throttle.MEMORY)
+AXES_COOLOFF_TIME = timedelta(hours=24)  # how long failures are remembered; the wait itself grows (postdesk.throttle)
 AXES_RESET_ON_SUCCESS = True  # a good sign-in ends the run of failures
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # refused attempts are logged, not counted
 AXES_CLIENT_IP_CALLABLE = "postdesk.throttle.client_address"

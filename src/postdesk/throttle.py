@@ -6,12 +6,12 @@ checked once the limit is reached: its backend goes first in
 AUTHENTICATION_BACKENDS, so /login/ and /admin/login/ are both covered.  What
 is ours, all in this module:
 
-- the growing wait.  After FAILURE_LIMIT failures in a row, each further failure
+- the growing wait.  After AXES_FAILURE_LIMIT failures in a row, each further failure
   locks the account (and the address) for twice as long as the one before:
   1, 2, 4, ... minutes, capped at MAX_WAIT.  axes' own cool-off is a single
   duration that both ends the lockout and forgets the failures, so a lock that
-  ends after a minute would also reset the count: we keep the failures for
-  MEMORY (axes' AXES_COOLOFF_TIME) and decide "locked until when" here
+  ends after a minute would also reset the count: axes keeps the failures for
+  AXES_COOLOFF_TIME (a day) and we decide "locked until when" here
   (ThrottleHandler.is_locked).  An attacker thus gets about 10 guesses in the
   first hour and one an hour after that.
 - the client address, by the same rule as the web server (client_address),
@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 from axes.handlers.database import AxesDatabaseHandler
 from axes.helpers import get_client_username
 from axes.models import AccessAttempt
+from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 from django.db.models import Max, Sum
 from django.shortcuts import render
@@ -39,21 +40,20 @@ from django.utils import timezone
 
 log = logging.getLogger("postdesk.signin")
 
-FAILURE_LIMIT = 5  # failures in a row before the first wait
+# The number of failures in a row before the first wait is settings.AXES_FAILURE_LIMIT,
+# and how long they are remembered settings.AXES_COOLOFF_TIME (it must outlast MAX_WAIT,
+# or a count would be forgotten while its wait still runs).
 FIRST_WAIT = timedelta(minutes=1)
 MAX_WAIT = timedelta(hours=1)
-# How long failures are remembered after the last one (axes' AXES_COOLOFF_TIME),
-# and reset by a successful sign-in or an unlock.  Longer than MAX_WAIT, or the
-# count would be forgotten while its wait still runs.
-MEMORY = timedelta(hours=24)
 LOCKED_STATUS = 429
 
 
 def wait_after(failures: int) -> timedelta:
     """How long sign-in is refused after the last of `failures` failures in a row."""
-    if failures < FAILURE_LIMIT:
+    limit = settings.AXES_FAILURE_LIMIT
+    if failures < limit:
         return timedelta(0)
-    doublings = min(failures - FAILURE_LIMIT, 12)  # 2**12 minutes is far past the cap
+    doublings = min(failures - limit, 12)  # 2**12 minutes is far past the cap
     return min(FIRST_WAIT * 2**doublings, MAX_WAIT)
 
 
@@ -79,7 +79,7 @@ class Standing:
 
     @property
     def locked_until(self) -> datetime | None:
-        if self.last_failure is None or self.failures < FAILURE_LIMIT:
+        if self.last_failure is None or self.failures < settings.AXES_FAILURE_LIMIT:
             return None
         return self.last_failure + wait_after(self.failures)
 

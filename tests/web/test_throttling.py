@@ -84,10 +84,18 @@ def test_the_wait_doubles_with_each_further_failure_up_to_an_hour(client, alice)
     fail(client, "alice", 5)
     waits = []
     for _ in range(9):
-        advance(throttle.wait_after(throttle.FAILURE_LIMIT + len(waits)))  # wait until the lock ends...
+        advance(throttle.wait_after(5 + len(waits)))  # wait until the lock ends...
         response = sign_in(client, "alice", "wrong")  # ...and fail once more
         waits.append(response.content.decode().split(LOCKED_WORDS)[1].split(" minute")[0].strip())
     assert waits == ["2", "4", "8", "16", "32", "60", "60", "60", "60"]
+
+
+def test_wait_after_counts_doublings_from_the_limit():
+    assert [throttle.wait_after(n) // timedelta(minutes=1) for n in (0, 4, 5, 6, 7, 10, 11, 500)] == [0, 0, 1, 2, 4, 32, 60, 60]
+
+
+def test_failures_are_remembered_longer_than_the_longest_wait(settings):
+    assert settings.AXES_COOLOFF_TIME > throttle.MAX_WAIT
 
 
 def test_right_password_works_once_the_wait_is_over_and_resets_the_count(client, alice):
@@ -214,6 +222,12 @@ def test_lockouts_page_is_for_admins_only(logged_in, client):
     assert logged_in.post("/staff/lockouts/unlock/", {"kind": "account", "name": "x"}).status_code == 403
     logged_in.logout()
     assert client.get("/staff/lockouts/").status_code == 302
+
+
+def test_unlock_needs_a_kind_and_a_name(as_admin):
+    assert as_admin.post("/staff/lockouts/unlock/", {"kind": "user", "name": "x"}).status_code == 400
+    assert as_admin.post("/staff/lockouts/unlock/", {"kind": "account", "name": ""}).status_code == 400
+    assert not AuditEvent.objects.exists()
 
 
 # --- the measure: 1,000 guesses -----------------------------------------------------
