@@ -13,7 +13,7 @@ import json
 import logging
 import time
 
-FIELDS = ("mailbox", "request", "intake", "kind", "error", "delay", "failures", "outcome", "count", "seconds")
+FIELDS = ("mailbox", "request", "intake", "kind", "error", "delay", "failures", "outcome", "count", "seconds", "user", "address", "wait")
 
 
 def _fields(record: logging.LogRecord) -> dict:

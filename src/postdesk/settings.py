@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -80,6 +81,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "axes",  # sign-in throttling (postdesk.throttle)
     "postdesk",
     "postdesk.web",
 ]
@@ -97,6 +99,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as axes asks: turns a refused sign-in into the "try again in N minutes" page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "postdesk.urls"
@@ -123,6 +127,19 @@ LOGOUT_REDIRECT_URL = "postdesk_web:login"
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# Sign-in throttling (postdesk.throttle): axes' backend goes first, so a locked
+# account or address is refused before any password is checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_HANDLER = "postdesk.throttle.ThrottleHandler"
+AXES_FAILURE_LIMIT = 5  # failures in a row before the first wait (postdesk.throttle.wait_after)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # per account, and per address
+AXES_COOLOFF_TIME = timedelta(hours=24)  # how long failures are remembered; the wait itself grows (postdesk.throttle)
+AXES_RESET_ON_SUCCESS = True  # a good sign-in ends the run of failures
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # refused attempts are logged, not counted
+AXES_CLIENT_IP_CALLABLE = "postdesk.throttle.client_address"
+AXES_LOCKOUT_CALLABLE = "postdesk.throttle.lockout_response"
+AXES_VERBOSE = False
 
 DATABASES = {"default": _database()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -152,7 +169,11 @@ LOGGING = {
             "formatter": "json" if os.environ.get("POSTDESK_LOG_FORMAT") == "json" else "plain",
         }
     },
-    "loggers": {"postdesk": {"handlers": ["console"], "level": os.environ.get("POSTDESK_LOG_LEVEL", "INFO")}},
+    "loggers": {
+        "postdesk": {"handlers": ["console"], "level": os.environ.get("POSTDESK_LOG_LEVEL", "INFO")},
+        # axes' own lines repeat ours (postdesk.signin) in another format.
+        "axes": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+    },
 }
 POSTDESK_TAG_PREFIX = os.environ.get("POSTDESK_TAG_PREFIX", "PD")
 POSTDESK_PUBLIC_URL = os.environ.get("POSTDESK_PUBLIC_URL", "").rstrip("/")

@@ -3,7 +3,7 @@ from django.urls import path
 
 from postdesk.web import views
 from postdesk.web import mailboxes, quarantine  # the admin pages
-from postdesk.web import oauth_connect, replies
+from postdesk.web import lockouts, oauth_connect, replies
 
 app_name = "postdesk_web"
 
@@ -36,6 +36,8 @@ urlpatterns = [
     path("quarantine/<int:pk>/raw/", quarantine.quarantine_raw, name="quarantine_raw"),
     path("quarantine/<int:pk>/rerun/", quarantine.quarantine_rerun, name="quarantine_rerun"),
     path("quarantine/<int:pk>/discard/", quarantine.quarantine_discard, name="quarantine_discard"),
+    path("staff/lockouts/", lockouts.lockout_list, name="lockouts"),
+    path("staff/lockouts/unlock/", lockouts.lockout_unlock, name="lockout_unlock"),
     path("messages/<int:message_id>/body/", views.message_body, name="message_body"),
     path("inline/<str:token>/", views.inline_image, name="inline_image"),
     path("metrics", views.metrics_view, name="metrics"),

@@ -1,4 +1,4 @@
-"""postdesk staff add|list: staff members are Django users."""
+"""postdesk staff add|list|unlock: staff members are Django users."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from postdesk.management.base import USAGE, PostdeskCommand, read_password
 
 
 class Command(PostdeskCommand):
-    help = "Add and list staff members (add USERNAME --email E [--name N] [--password-stdin] [--admin]; list)."
+    help = "Add and list staff members (add USERNAME --email E [--name N] [--password-stdin] [--admin]; list; unlock NAME [--address])."
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
@@ -21,11 +21,22 @@ class Command(PostdeskCommand):
         add.add_argument("--admin", action="store_true", help="may manage mailboxes and use the Django admin")
         lst = sub.add_parser("list", help="list staff members")
         lst.add_argument("--json", action="store_true")
+        unlock = sub.add_parser("unlock", help="let a sign-in locked by failed attempts try again")
+        unlock.add_argument("name", help="the user name typed at sign-in (or, with --address, a client address)")
+        unlock.add_argument("--address", action="store_true", help="NAME is a client address, not an account")
 
     def handle(self, *args, **options):
         if options["action"] == "add":
             return self._add(options)
+        if options["action"] == "unlock":
+            return self._unlock(options)
         return self._list(options)
+
+    def _unlock(self, options):
+        from postdesk import throttle
+
+        done = throttle.unlock("address" if options["address"] else "account", options["name"])
+        self.stdout.write(f"unlocked {done.kind} {done.name} ({done.cleared} failure records cleared)")
 
     def _add(self, options):
         username = options["username"]

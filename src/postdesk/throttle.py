@@ -1,0 +1,187 @@
+"""Sign-in throttling: failed sign-ins are limited per account and per client address.
+
+django-axes records every failed sign-in (its AccessAttempt rows, one per
+username, address and user agent) and refuses a sign-in before the password is
+checked once the limit is reached: its backend goes first in
+AUTHENTICATION_BACKENDS, so /login/ and /admin/login/ are both covered.  What
+is ours, all in this module:
+
+- the growing wait.  After AXES_FAILURE_LIMIT failures in a row, each further failure
+  locks the account (and the address) for twice as long as the one before:
+  1, 2, 4, ... minutes, capped at MAX_WAIT.  axes' own cool-off is a single
+  duration that both ends the lockout and forgets the failures, so a lock that
+  ends after a minute would also reset the count: axes keeps the failures for
+  AXES_COOLOFF_TIME (a day) and we decide "locked until when" here
+  (ThrottleHandler.is_locked).  An attacker thus gets about 10 guesses in the
+  first hour and one an hour after that.
+- the client address, by the same rule as the web server (client_address),
+- the page that says how long to wait (lockout_response), the same for an
+  account that does not exist,
+- the log lines: "sign-in failed" and "sign-in locked", with user and address,
+- the list of current lockouts and unlocking (`postdesk staff unlock`, /staff/lockouts/).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from axes.handlers.database import AxesDatabaseHandler
+from axes.helpers import get_client_username
+from axes.models import AccessAttempt
+from django.conf import settings
+from django.contrib.auth.forms import AuthenticationForm
+from django.db.models import Max, Sum
+from django.shortcuts import render
+from django.utils import timezone
+
+log = logging.getLogger("postdesk.signin")
+
+# The number of failures in a row before the first wait is settings.AXES_FAILURE_LIMIT,
+# and how long they are remembered settings.AXES_COOLOFF_TIME (it must outlast MAX_WAIT,
+# or a count would be forgotten while its wait still runs).
+FIRST_WAIT = timedelta(minutes=1)
+MAX_WAIT = timedelta(hours=1)
+LOCKED_STATUS = 429
+
+
+def wait_after(failures: int) -> timedelta:
+    """How long sign-in is refused after the last of `failures` failures in a row."""
+    limit = settings.AXES_FAILURE_LIMIT
+    if failures < limit:
+        return timedelta(0)
+    doublings = min(failures - limit, 12)  # 2**12 minutes is far past the cap
+    return min(FIRST_WAIT * 2**doublings, MAX_WAIT)
+
+
+def client_address(request) -> str:
+    """The client's address, by the web server's rule (postdesk.web.server): a
+    request from POSTDESK_TRUSTED_PROXY is for the last address that proxy put in
+    X-Forwarded-For; from anyone else the header is ignored (it could be forged).
+    Behind waitress with the proxy set, REMOTE_ADDR is already the client."""
+    remote = request.META.get("REMOTE_ADDR", "")
+    proxy = os.environ.get("POSTDESK_TRUSTED_PROXY", "")
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if proxy and remote == proxy and forwarded:
+        return forwarded.split(",")[-1].strip() or remote
+    return remote
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Failed sign-ins in a row for one account or one address, and until when it is refused."""
+
+    failures: int
+    last_failure: datetime | None
+
+    @property
+    def locked_until(self) -> datetime | None:
+        if self.last_failure is None or self.failures < settings.AXES_FAILURE_LIMIT:
+            return None
+        return self.last_failure + wait_after(self.failures)
+
+    def remaining(self, now: datetime) -> timedelta:
+        until = self.locked_until
+        return max(until - now, timedelta(0)) if until else timedelta(0)
+
+
+def _standing(attempts) -> Standing:
+    totals = attempts.aggregate(failures=Sum("failures_since_start"), last=Max("attempt_time"))
+    return Standing(failures=totals["failures"] or 0, last_failure=totals["last"])
+
+
+class ThrottleHandler(AxesDatabaseHandler):
+    """axes' database handler with the growing wait, and our log lines."""
+
+    def is_locked(self, request, credentials=None) -> bool:
+        wait = self.remaining_wait(request, credentials)
+        request.postdesk_wait = wait
+        return wait > timedelta(0)
+
+    def remaining_wait(self, request, credentials=None) -> timedelta:
+        """The longest wait of the account's and the address's (each an axes lockout parameter)."""
+        now = timezone.now()
+        standings = [_standing(attempts) for attempts in self.get_user_attempts(request, credentials)]
+        return max((s.remaining(now) for s in standings), default=timedelta(0))
+
+    def user_login_failed(self, sender, credentials: dict, request=None, **kwargs):
+        refused = bool(getattr(request, "axes_locked_out", False))
+        super().user_login_failed(sender, credentials, request=request, **kwargs)
+        if request is None:
+            return
+        fields = {"user": get_client_username(request, credentials) or "", "address": request.axes_ip_address}
+        if refused:
+            # Refused before the password was looked at: not counted, so
+            # hammering a locked account does not lengthen its wait.
+            log.warning("sign-in locked", extra={**fields, "wait": _minutes(request.postdesk_wait)})
+            return
+        log.warning("sign-in failed", extra={**fields, "failures": getattr(request, "axes_failures_since_start", None)})
+        if getattr(request, "axes_locked_out", False):
+            wait = self.remaining_wait(request, credentials)
+            request.postdesk_wait = wait
+            log.warning("sign-in locked", extra={**fields, "wait": _minutes(wait)})
+
+
+def _minutes(wait: timedelta | None) -> int:
+    """Whole minutes, rounded up: "try again in 1 minute" must not be too early."""
+    return max(1, math.ceil((wait or timedelta(0)).total_seconds() / 60))
+
+
+def lockout_message(wait: timedelta | None) -> str:
+    minutes = _minutes(wait)
+    return f"Too many failed sign-ins: try again in {minutes} minute{'s' if minutes != 1 else ''}."
+
+
+def lockout_response(request, original_response=None, credentials=None):
+    """The sign-in page with the wait in words (AXES_LOCKOUT_CALLABLE).  The same
+    words whether the account exists or not: the lock is on the name typed."""
+    # Unbound: a bound form would authenticate again when the page asks for its errors.
+    form = AuthenticationForm(request, initial={"username": get_client_username(request, credentials) or ""})
+    context = {"form": form, "locked_message": lockout_message(getattr(request, "postdesk_wait", None))}
+    return render(request, "postdesk/login.html", context, status=LOCKED_STATUS)
+
+
+# --- admins: who is locked out, and unlocking ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Lockout:
+    kind: str  # "account" or "address"
+    name: str
+    failures: int
+    until: datetime
+
+
+def current_lockouts(now: datetime | None = None) -> list[Lockout]:
+    """Accounts and addresses that are refused sign-in right now, the longest wait first."""
+    now = now or timezone.now()
+    found = []
+    for kind, field in (("account", "username"), ("address", "ip_address")):
+        rows = AccessAttempt.objects.exclude(**{f"{field}__isnull": True}).values(field)
+        for row in rows.annotate(failures=Sum("failures_since_start"), last=Max("attempt_time")):
+            standing = Standing(failures=row["failures"], last_failure=row["last"])
+            if standing.remaining(now) > timedelta(0):
+                found.append(Lockout(kind, row[field], standing.failures, standing.locked_until))
+    return sorted(found, key=lambda lock: lock.until, reverse=True)
+
+
+@dataclass(frozen=True)
+class Unlocked:
+    kind: str
+    name: str
+    cleared: int  # failure records removed (0: nothing was held against it)
+
+
+def unlock(kind: str, name: str, actor=None) -> Unlocked:
+    """Forget the failed sign-ins of an account (kind "account") or an address, audited."""
+    from postdesk.models import AuditEvent
+
+    field = {"account": "username", "address": "ip_address"}[kind]
+    _, deleted = AccessAttempt.objects.filter(**{field: name}).delete()
+    cleared = deleted.get(AccessAttempt._meta.label, 0)
+    AuditEvent.record(actor, "signin.unlocked", f"{kind} {name}", detail=f"{cleared} failure records cleared")
+    log.info("sign-in unlocked", extra={"user" if kind == "account" else "address": name, "count": cleared})
+    return Unlocked(kind, name, cleared)

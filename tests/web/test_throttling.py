@@ -1,0 +1,282 @@
+"""Sign-in throttling (postdesk.throttle, django-axes): per account and per address, a
+growing wait, the same words for unknown accounts, the log lines, unlocking.
+
+Time is moved, never slept: the failure rows are made older (`advance`), which is
+what the clock passing does to them.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from axes.models import AccessAttempt
+from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.db.models import F
+
+from postdesk import throttle
+from postdesk.models import AuditEvent
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "correct horse battery"
+LOCKED_WORDS = "Too many failed sign-ins: try again in"
+CHECKED: Counter = Counter()  # username -> passwords actually checked by the password backend
+
+
+class CountingBackend(ModelBackend):
+    """The real password backend, counting what reaches it: a locked sign-in never does."""
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        CHECKED[username] += 1
+        return super().authenticate(request, username=username, password=password, **kwargs)
+
+
+@pytest.fixture(autouse=True)
+def counting_backend(settings):
+    settings.AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", f"{__name__}.CountingBackend"]
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # thousands of checks, kept fast
+    CHECKED.clear()
+
+
+@pytest.fixture
+def alice(db):
+    return User.objects.create_user("alice", "alice@example.com", PASSWORD, is_staff=True)
+
+
+def sign_in(client, username, password, address="203.0.113.7", path="/login/", **extra):
+    return client.post(path, {"username": username, "password": password}, REMOTE_ADDR=address, **extra)
+
+
+def fail(client, username, times, **kwargs):
+    return [sign_in(client, username, "wrong", **kwargs) for _ in range(times)]
+
+
+def advance(delta: timedelta) -> None:
+    """As if `delta` had passed since every failure so far."""
+    AccessAttempt.objects.update(attempt_time=F("attempt_time") - delta)
+
+
+def is_locked_page(response) -> bool:
+    return response.status_code == throttle.LOCKED_STATUS and LOCKED_WORDS in response.content.decode()
+
+
+# --- the lockout and its growing wait -------------------------------------------------------
+
+
+def test_five_failures_lock_the_account_and_the_right_password_waits(client, alice):
+    first_four = fail(client, "alice", 4)
+    assert all(r.status_code == 200 and LOCKED_WORDS not in r.content.decode() for r in first_four)
+    fifth = sign_in(client, "alice", "wrong")
+    assert is_locked_page(fifth) and "try again in 1 minute." in fifth.content.decode()
+    right = sign_in(client, "alice", PASSWORD)
+    assert is_locked_page(right) and "_auth_user_id" not in client.session
+    assert CHECKED["alice"] == 5  # the right password was not even looked at
+
+
+def test_the_wait_doubles_with_each_further_failure_up_to_an_hour(client, alice):
+    fail(client, "alice", 5)
+    waits = []
+    for _ in range(9):
+        advance(throttle.wait_after(5 + len(waits)))  # wait until the lock ends...
+        response = sign_in(client, "alice", "wrong")  # ...and fail once more
+        waits.append(response.content.decode().split(LOCKED_WORDS)[1].split(" minute")[0].strip())
+    assert waits == ["2", "4", "8", "16", "32", "60", "60", "60", "60"]
+
+
+def test_wait_after_counts_doublings_from_the_limit():
+    assert [throttle.wait_after(n) // timedelta(minutes=1) for n in (0, 4, 5, 6, 7, 10, 11, 500)] == [0, 0, 1, 2, 4, 32, 60, 60]
+
+
+def test_failures_are_remembered_longer_than_the_longest_wait(settings):
+    assert settings.AXES_COOLOFF_TIME > throttle.MAX_WAIT
+
+
+def test_right_password_works_once_the_wait_is_over_and_resets_the_count(client, alice):
+    fail(client, "alice", 5)
+    advance(timedelta(seconds=59))
+    assert is_locked_page(sign_in(client, "alice", PASSWORD))
+    advance(timedelta(seconds=2))
+    assert sign_in(client, "alice", PASSWORD).status_code == 302
+    client.logout()
+    assert AccessAttempt.objects.count() == 0
+    assert all(r.status_code == 200 for r in fail(client, "alice", 4))
+
+
+def test_failures_while_locked_are_not_counted(client, alice):
+    fail(client, "alice", 5)
+    fail(client, "alice", 20)
+    assert CHECKED["alice"] == 5
+    assert sum(AccessAttempt.objects.values_list("failures_since_start", flat=True)) == 5
+
+
+def test_an_unknown_account_gets_the_same_answers(client, alice):
+    def answers(name, address):
+        # The CSRF token is masked afresh on every page: it is not part of the answer.
+        return [(r.status_code, re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', "", r.content.decode()).replace(name, "X"))
+                for r in fail(client, name, 6, address=address)]
+
+    assert answers("alice", "203.0.113.7") == answers("nobody", "198.51.100.9")
+
+
+def test_the_address_is_locked_whatever_account_it_tries(client, alice):
+    for name in ("a1", "a2", "a3", "a4", "a5"):
+        sign_in(client, name, "wrong")
+    response = sign_in(client, "alice", PASSWORD)
+    assert is_locked_page(response)
+    assert sign_in(client, "alice", PASSWORD, address="192.0.2.1").status_code == 302  # alice elsewhere is fine
+
+
+def test_the_admin_sign_in_is_throttled_too(client, alice):
+    User.objects.create_superuser("ada", "ada@example.com", PASSWORD)
+    responses = fail(client, "ada", 5, path="/admin/login/")
+    assert is_locked_page(responses[-1])
+    assert is_locked_page(sign_in(client, "ada", PASSWORD, path="/admin/login/"))
+    assert is_locked_page(sign_in(client, "ada", PASSWORD, address="192.0.2.1"))  # and on /login/ from anywhere
+    assert CHECKED["ada"] == 5
+
+
+# --- the client address -------------------------------------------------------------------
+
+
+def test_behind_the_trusted_proxy_the_forwarded_address_is_the_client(client, alice, monkeypatch):
+    monkeypatch.setenv("POSTDESK_TRUSTED_PROXY", "10.0.0.2")
+    sign_in(client, "alice", "wrong", address="10.0.0.2", HTTP_X_FORWARDED_FOR="1.2.3.4, 198.51.100.20")
+    sign_in(client, "alice", "wrong", address="203.0.113.5", HTTP_X_FORWARDED_FOR="192.0.2.99")  # forged: ignored
+    assert set(AccessAttempt.objects.values_list("ip_address", flat=True)) == {"198.51.100.20", "203.0.113.5"}
+
+
+# --- the log ----------------------------------------------------------------------------------
+
+
+def test_every_failure_and_lockout_is_logged_with_the_address(client, alice, caplog):
+    caplog.set_level(logging.INFO, logger="postdesk.signin")
+    fail(client, "alice", 6)
+    lines = [(r.getMessage(), r.user, r.address) for r in caplog.records if r.name == "postdesk.signin"]
+    assert lines == [("sign-in failed", "alice", "203.0.113.7")] * 5 + [("sign-in locked", "alice", "203.0.113.7")] * 2
+    assert PASSWORD not in caplog.text and "wrong" not in caplog.text
+
+
+def test_the_log_line_is_key_value(alice, client, caplog):
+    from postdesk.logs import KeyValueFormatter
+
+    caplog.set_level(logging.INFO, logger="postdesk.signin")
+    sign_in(client, "alice", "wrong")
+    (record,) = [r for r in caplog.records if r.name == "postdesk.signin"]
+    assert KeyValueFormatter().format(record).endswith("sign-in failed failures=1 user=alice address=203.0.113.7")
+
+
+# --- unlocking --------------------------------------------------------------------------------
+
+
+def test_staff_unlock_on_the_command_line(client, alice):
+    fail(client, "alice", 5)
+    out = io.StringIO()
+    call_command("staff", "unlock", "alice", stdout=out)
+    assert "unlocked account alice" in out.getvalue()
+    assert not any(lock.kind == "account" for lock in throttle.current_lockouts())
+    event = AuditEvent.objects.get(kind="signin.unlocked")
+    assert event.target == "account alice" and event.actor is None
+
+
+def test_staff_unlock_an_address(client, alice):
+    fail(client, "alice", 5)
+    call_command("staff", "unlock", "203.0.113.7", "--address", stdout=io.StringIO())
+    assert throttle.current_lockouts() == []
+    assert sign_in(client, "alice", PASSWORD).status_code == 302
+
+
+def test_admin_sees_lockouts_and_unlocks_on_the_web(client, alice, admin):
+    fail(client, "alice", 3, address="203.0.113.7")
+    fail(client, "alice", 2, address="203.0.113.8")  # neither address has 5 failures: the account is locked
+    client.force_login(admin)
+    page = client.get("/staff/lockouts/").content.decode()
+    assert "alice" in page and 'action="/staff/lockouts/unlock/"' in page
+    assert 'href="/staff/lockouts/"' in client.get("/", follow=True).content.decode()  # the admin nav links to it
+    assert client.post("/staff/lockouts/unlock/", {"kind": "account", "name": "alice"}).status_code == 302
+    assert throttle.current_lockouts() == []
+    assert AuditEvent.objects.get(kind="signin.unlocked").actor == admin
+    client.logout()
+    assert sign_in(client, "alice", PASSWORD).status_code == 302
+
+
+def test_admin_unlocks_an_address_on_the_web(client, alice, admin):
+    for name in ("a1", "a2", "a3", "a4", "a5"):
+        sign_in(client, name, "wrong", address="198.51.100.3")
+    assert [(lock.kind, lock.name) for lock in throttle.current_lockouts()] == [("address", "198.51.100.3")]
+    client.force_login(admin)
+    assert "198.51.100.3" in client.get("/staff/lockouts/").content.decode()
+    client.post("/staff/lockouts/unlock/", {"kind": "address", "name": "198.51.100.3"})
+    assert throttle.current_lockouts() == []
+    assert AuditEvent.objects.get(kind="signin.unlocked").target == "address 198.51.100.3"
+
+
+def test_lockouts_page_is_for_admins_only(logged_in, client):
+    assert logged_in.get("/staff/lockouts/").status_code == 403
+    assert logged_in.post("/staff/lockouts/unlock/", {"kind": "account", "name": "x"}).status_code == 403
+    logged_in.logout()
+    assert client.get("/staff/lockouts/").status_code == 302
+
+
+def test_unlock_needs_a_kind_and_a_name(as_admin):
+    assert as_admin.post("/staff/lockouts/unlock/", {"kind": "user", "name": "x"}).status_code == 400
+    assert as_admin.post("/staff/lockouts/unlock/", {"kind": "account", "name": ""}).status_code == 400
+    assert not AuditEvent.objects.exists()
+
+
+# --- the issue's measure: 1,000 guesses -----------------------------------------------------
+
+
+def attack(client, accounts: list[str], guesses: int, spacing: timedelta) -> dict:
+    """`guesses` wrong passwords from one address, round robin over `accounts`, one
+    every `spacing` of (moved) time.  Returns how many each account had checked in
+    each hour."""
+    per_hour: dict[tuple[str, int], int] = Counter()
+    elapsed = timedelta(0)
+    for n in range(guesses):
+        name = accounts[n % len(accounts)]
+        before = CHECKED[name]
+        sign_in(client, name, f"guess-{n}")
+        if CHECKED[name] > before:
+            per_hour[(name, int(elapsed / timedelta(hours=1)))] += 1
+        advance(spacing)
+        elapsed += spacing
+    return per_hour
+
+
+@pytest.mark.parametrize("accounts", [1, 50], ids=["one account", "50 accounts"])
+def test_a_thousand_guesses_in_an_hour_from_one_address(client, accounts):
+    """The issue's measure: 1,000 wrong passwords within one hour (one every 3.6 s)."""
+    names = [f"victim{i}" for i in range(accounts)]
+    for name in names:
+        User.objects.create_user(name, f"{name}@example.com", PASSWORD)
+    per_hour = attack(client, names, 1000, timedelta(seconds=3.6))
+    checked = sum(per_hour.values())
+    print(f"\n1000 guesses in an hour against {accounts} account(s) from one address: {checked} checked, "
+          f"at most {max(per_hour.values())} for one account")
+    assert max(per_hour.values()) <= 30 and checked <= 30
+
+
+def test_a_patient_attacker_waits_as_told_for_a_day(client, alice):
+    """Guessing again the moment each wait ends: about 10 in the first hour, then one an hour."""
+    per_hour: Counter = Counter()
+    elapsed, requests = timedelta(0), 0
+    while elapsed < timedelta(hours=24):
+        before = CHECKED["alice"]
+        sign_in(client, "alice", f"guess-{requests}")
+        requests += 1
+        if CHECKED["alice"] > before:
+            per_hour[int(elapsed / timedelta(hours=1))] += 1
+        failures = sum(AccessAttempt.objects.values_list("failures_since_start", flat=True))
+        step = max(throttle.wait_after(failures), timedelta(seconds=1))
+        advance(step)
+        elapsed += step
+    print(f"\npatient attacker, 24 hours: {sum(per_hour.values())} checked in {requests} requests; "
+          f"per hour: {[per_hour[h] for h in range(24)]}")
+    assert max(per_hour.values()) <= 30 and sum(per_hour.values()) <= 40
