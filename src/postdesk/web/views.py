@@ -373,15 +373,18 @@ def message_raw(request, message_id: int):
 
 
 def _may_scrape(request) -> bool:
-    """A logged-in user, or a scraper: with POSTDESK_METRICS_TOKEN set, one that
-    sends `Authorization: Bearer TOKEN`; without it, one on this machine."""
-    if request.user.is_authenticated:
+    """A signed-in admin, a scraper sending `Authorization: Bearer TOKEN`
+    (POSTDESK_METRICS_TOKEN), or, only when POSTDESK_METRICS_LOCAL=1 says so, a
+    scraper on this machine.  Loopback is not trusted by default: a reverse
+    proxy on the same host makes every visitor from the internet look local."""
+    user = request.user
+    if user.is_authenticated and user.is_active and user.is_superuser:
         return True
     token = os.environ.get("POSTDESK_METRICS_TOKEN", "")
-    if token:
-        sent = request.headers.get("Authorization", "")
-        return hmac.compare_digest(sent.encode(), f"Bearer {token}".encode())
-    return request.META.get("REMOTE_ADDR") in ("127.0.0.1", "::1")
+    if token and hmac.compare_digest(request.headers.get("Authorization", "").encode(), f"Bearer {token}".encode()):
+        return True
+    local_allowed = os.environ.get("POSTDESK_METRICS_LOCAL", "") == "1"
+    return local_allowed and request.META.get("REMOTE_ADDR") in ("127.0.0.1", "::1")
 
 
 @require_GET
@@ -391,7 +394,7 @@ def metrics_view(request):
     from postdesk import metrics
 
     if not _may_scrape(request):
-        return HttpResponse("metrics need a login, a local scraper or POSTDESK_METRICS_TOKEN\n", status=403, content_type="text/plain")
+        return HttpResponse("metrics need an admin's sign-in or the bearer token of POSTDESK_METRICS_TOKEN\n", status=403, content_type="text/plain")
     response = HttpResponse(metrics.exposition(), content_type=CONTENT_TYPE_LATEST)
     response["Cache-Control"] = "no-store"
     return response
