@@ -30,7 +30,7 @@ from postdesk.models import Attachment, Mailbox, Message, Request, RequestEvent
 from postdesk.outbound.reply import ReplyChoice, parent_of, reply_choice
 from postdesk.store import blobs
 from postdesk.store.attachments import read_attachment
-from postdesk.web import mailframe
+from postdesk.web import disposition, mailframe
 
 PAGE_SIZE = 50
 # Shown inline by a browser only as an image, never as a document; anything
@@ -250,7 +250,7 @@ def inline_image(request, token: str):
         raise Http404("not an image we show inline")
     response = HttpResponse(read_attachment(attachment), content_type=content_type)
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response["Cache-Control"] = "private, max-age=3600"
+    response["Cache-Control"] = "private, no-store"  # a part of the mail, like any attachment
     # The frame is another (opaque) origin: let it embed this image, nothing else.
     response["Cross-Origin-Resource-Policy"] = "cross-origin"
     return response
@@ -346,9 +346,10 @@ def reopen(request, number: int):
 
 
 def _download(data: bytes, filename: str, content_type: str) -> FileResponse:
-    # as_attachment + filename: Django writes Content-Disposition with
-    # content_disposition_header (quoted, RFC 5987 for non-ASCII names).
-    response = FileResponse(io.BytesIO(data), as_attachment=True, filename=filename, content_type=content_type)
+    response = FileResponse(io.BytesIO(data), content_type=content_type)
+    # Ours rather than Django's: its header keeps a CR or LF of the sender's name
+    # (a 500) and has no ASCII fallback for non-ASCII names.
+    response["Content-Disposition"] = disposition.attachment(filename)
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response["Cache-Control"] = "private, no-store"
