@@ -38,11 +38,11 @@ _SAFE_FUNCTIONS = frozenset(
 _FORBIDDEN_WORDS = ("expression", "javascript", "vbscript", "behavior", "binding", "@", "\\", "/*", "*/", "<", ">")
 _PROPERTY = re.compile(r"-?[a-z][a-z0-9-]*\Z")
 _FUNCTION = re.compile(r"([\w.-]*)\s*\(")
-_COMMENT = re.compile(r"/\*.*?(?:\*/|\Z)", re.S)
+_COMMENT = re.compile(r"/\*.*?(?:\*/|\Z)", re.DOTALL)
 # An escape: a backslash and 1-6 hex digits (one white space after them is part
 # of it), or a backslash and any other character; a backslash before a newline
 # is a line continuation (inside strings) and reads as nothing.
-_ESCAPE = re.compile(r"\\(?:([0-9a-fA-F]{1,6})(?:\r\n|[ \t\r\n\f])?|(\r\n|[\r\n\f])|(.))", re.S)
+_ESCAPE = re.compile(r"\\(?:([0-9a-fA-F]{1,6})(?:\r\n|[ \t\r\n\f])?|(\r\n|[\r\n\f])|(.))", re.DOTALL)
 _MAX_CODE_POINT = 0x10FFFF
 
 
@@ -96,7 +96,7 @@ def _declarations(text: str) -> list[str]:
 
 
 def _is_safe(declaration: str) -> bool:
-    name, colon, value = declaration.partition(":")
+    name, colon, _value = declaration.partition(":")
     if not colon or not _PROPERTY.match(name.strip().lower()):
         return False
     # NFKC so that full-width and other compatibility letters are checked as the
