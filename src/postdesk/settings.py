@@ -97,6 +97,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "postdesk.web.sessions.AdminRightsMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as axes asks: turns a refused sign-in into the "try again in N minutes" page.
@@ -124,6 +125,13 @@ WSGI_APPLICATION = "postdesk.wsgi.application"
 LOGIN_URL = "postdesk_web:login"
 LOGIN_REDIRECT_URL = "postdesk_web:home"
 LOGOUT_REDIRECT_URL = "postdesk_web:login"
+# Sessions end after POSTDESK_SESSION_HOURS of inactivity (every request moves
+# the end forward), and at browser exit unless "keep me signed in" was ticked
+# (postdesk.web.sessions).
+SESSION_COOKIE_AGE = int(float(os.environ.get("POSTDESK_SESSION_HOURS", "12")) * 3600)
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"

@@ -35,7 +35,27 @@ def test_intake_rows_cannot_be_edited_by_hand(client):
 
 def test_non_admin_staff_get_no_admin(client):
     client.force_login(User.objects.create_user("phil", "phil@example.com", "pw", is_staff=True))
-    assert client.get("/admin/postdesk/mailbox/").status_code == 403
+    for page in PAGES + ["/admin/auth/user/", "/admin/auth/user/add/", "/admin/postdesk/mailbox/add/"]:
+        response = client.get(page)
+        assert response.status_code in (302, 403), page
+        if response.status_code == 302:
+            assert response["Location"].startswith("/admin/login/"), page
+    assert client.post("/admin/postdesk/publicdomain/add/", {"domain": "x.example"}).status_code in (302, 403)
+    assert not PublicDomain.objects.exists()
+
+
+def test_non_admin_staff_cannot_sign_in_to_the_admin(client):
+    User.objects.create_user("phil", "phil@example.com", "pw", is_staff=True)
+    client.post("/admin/login/", {"username": "phil", "password": "pw", "next": "/admin/"})
+    assert client.get("/admin/").status_code == 302
+    assert client.get("/admin/postdesk/mailbox/").status_code == 302
+
+
+def test_inactive_superuser_gets_no_admin(client):
+    ada = User.objects.create_superuser("ada", "ada@example.com", "pw")
+    client.force_login(ada)
+    User.objects.filter(pk=ada.pk).update(is_active=False)
+    assert client.get("/admin/").status_code == 302
 
 
 def test_admin_adds_and_removes_public_domains_with_an_audit_row(client):

@@ -1,4 +1,5 @@
-"""/metrics: Prometheus text, for a logged-in user, a local scraper, or a bearer token."""
+"""/metrics: Prometheus text, for a signed-in admin or a bearer token; a local
+scraper only when POSTDESK_METRICS_LOCAL=1 allows it."""
 
 from __future__ import annotations
 
@@ -15,7 +16,15 @@ def mailbox():
     return Mailbox.objects.create(name="support", protocol=Mailbox.Protocol.MAILDIR, consecutive_failures=2)
 
 
-def test_local_scraper_gets_database_gauges(client, mailbox):
+def test_closed_by_default_even_from_loopback(client, mailbox, monkeypatch):
+    monkeypatch.delenv("POSTDESK_METRICS_TOKEN", raising=False)
+    monkeypatch.delenv("POSTDESK_METRICS_LOCAL", raising=False)
+    assert client.get("/metrics").status_code == 403
+    assert client.get("/metrics", REMOTE_ADDR="::1").status_code == 403
+
+
+def test_local_scraper_gets_database_gauges_when_allowed(client, mailbox, monkeypatch):
+    monkeypatch.setenv("POSTDESK_METRICS_LOCAL", "1")
     response = client.get("/metrics")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/plain")
@@ -27,18 +36,22 @@ def test_local_scraper_gets_database_gauges(client, mailbox):
     assert "# TYPE postdesk_arrival_to_request_seconds histogram" in text
 
 
-def test_remote_anonymous_scraper_is_refused(client, mailbox):
+def test_remote_anonymous_scraper_is_refused_even_with_local_allowed(client, mailbox, monkeypatch):
+    monkeypatch.setenv("POSTDESK_METRICS_LOCAL", "1")
     assert client.get("/metrics", REMOTE_ADDR="203.0.113.9").status_code == 403
 
 
-def test_logged_in_user_may_look(client, mailbox):
-    client.force_login(User.objects.create_user("phil", "p@example.com", "pw"))
+def test_signed_in_admin_may_look_and_other_staff_may_not(client, mailbox):
+    client.force_login(User.objects.create_user("phil", "p@example.com", "pw", is_staff=True))
+    assert client.get("/metrics", REMOTE_ADDR="203.0.113.9").status_code == 403
+    client.force_login(User.objects.create_superuser("ada", "ada@example.com", "pw"))
     assert client.get("/metrics", REMOTE_ADDR="203.0.113.9").status_code == 200
 
 
 def test_token_is_required_once_configured(client, mailbox, monkeypatch):
     monkeypatch.setenv("POSTDESK_METRICS_TOKEN", "s3cret")
-    assert client.get("/metrics").status_code == 403  # loopback alone is not enough then
+    monkeypatch.delenv("POSTDESK_METRICS_LOCAL", raising=False)
+    assert client.get("/metrics").status_code == 403  # loopback alone is not enough
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 403
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret", REMOTE_ADDR="203.0.113.9").status_code == 200
 

@@ -2,7 +2,7 @@
 
 nh3 (Rust's ammonia) does the sanitizing: an allow-list of tags and
 attributes, so anything it does not know is dropped.  On top of that we filter
-inline CSS, because ammonia passes style values through untouched, and we keep
+inline CSS (_css.py), because ammonia passes style values through untouched, and we keep
 `cid:` URLs so the UI can point them at stored attachments.
 """
 
@@ -16,6 +16,7 @@ from urllib.parse import unquote
 
 import nh3
 
+from postdesk.mail._css import safe_style
 from postdesk.mail._html_bounds import bound_html
 
 _TAGS = set(nh3.ALLOWED_TAGS) | {"font", "center", "big", "tfoot", "th", "caption", "u"}
@@ -42,14 +43,7 @@ _CLEAN_CONTENT = {"script", "style", "title", "noscript", "template", "object", 
 _URL_SCHEMES = {"http", "https", "mailto", "cid", "tel", "data"}
 _URL_ATTRS = {"href", "src", "background", "cite"}
 
-# CSS that can run code or fetch things in some browser: expression() (old IE),
-# url(...), behaviours and bindings, @import, and escapes that hide any of them.
-_DANGEROUS_CSS = re.compile(r"expression|url\s*\(|javascript|vbscript|behavior|-moz-binding|@import|\\|&#|/\*", re.I)
 _SAFE_DATA_IMAGE = re.compile(r"^data:image/(png|gif|jpe?g|webp|bmp);base64,[a-z0-9+/=\s]*$", re.I)
-
-def _safe_style(value: str) -> str | None:
-    return None if _DANGEROUS_CSS.search(value) else value
-
 
 def sanitize(html: str, location_to_cid: Mapping[str, str] | None = None, defects: list[str] | None = None) -> str:
     """Safe HTML for a sandboxed frame.  `location_to_cid` rewrites Content-Location
@@ -59,7 +53,7 @@ def sanitize(html: str, location_to_cid: Mapping[str, str] | None = None, defect
 
     def attribute_filter(tag: str, attr: str, value: str) -> str | None:
         if attr == "style":
-            return _safe_style(value)
+            return safe_style(value)
         if attr in _URL_ATTRS:
             stripped = value.strip()
             if tag == "img" and attr == "src" and stripped in locations:
@@ -129,7 +123,7 @@ def for_display(html: str, cid_url: Callable[[str], str | None], remote_images: 
     def attribute_filter(tag: str, attr: str, value: str) -> str | None:
         nonlocal blocked
         if attr == "style":
-            return _safe_style(value)
+            return safe_style(value)
         if (tag, attr) == ("a", "href"):
             # Only absolute links: a relative one would resolve against our own
             # server and open, outside the sandbox, a page of the staff app.

@@ -1,4 +1,5 @@
-"""Security headers on every response, and secure cookies over HTTPS.
+"""Security headers on every response, no caching of anything but static files,
+and secure cookies over HTTPS.
 
 The Content-Security-Policy forbids inline scripts and styles, so templates use
 only /static/ files.  Referrer-Policy comes from SecurityMiddleware
@@ -7,6 +8,8 @@ that setting is turned off.
 """
 
 from __future__ import annotations
+
+from django.conf import settings
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -25,9 +28,24 @@ class SecurityHeadersMiddleware:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
+        if not _is_static(request):
+            _forbid_storing(response)
         if request.is_secure():
             _mark_cookies_secure(response)
         return response
+
+
+def _is_static(request) -> bool:
+    return request.path.startswith("/" + settings.STATIC_URL.lstrip("/"))
+
+
+def _forbid_storing(response) -> None:
+    """Every page but the static files shows mail or is about a signed-in member
+    (queues, requests, message frames, attachments, raw downloads, quarantine):
+    no browser or proxy cache may keep a copy, where the next user of a shared
+    computer, or the back button after signing out, would find it."""
+    if "no-store" not in response.headers.get("Cache-Control", ""):
+        response.headers["Cache-Control"] = "private, no-store"
 
 
 def _mark_cookies_secure(response) -> None:

@@ -30,7 +30,7 @@ from postdesk.models import Attachment, Mailbox, Message, Request, RequestEvent
 from postdesk.outbound.reply import ReplyChoice, parent_of, reply_choice
 from postdesk.store import blobs
 from postdesk.store.attachments import read_attachment
-from postdesk.web import mailframe
+from postdesk.web import disposition, mailframe
 
 PAGE_SIZE = 50
 # Shown inline by a browser only as an image, never as a document; anything
@@ -250,7 +250,7 @@ def inline_image(request, token: str):
         raise Http404("not an image we show inline")
     response = HttpResponse(read_attachment(attachment), content_type=content_type)
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response["Cache-Control"] = "private, max-age=3600"
+    response["Cache-Control"] = "private, no-store"  # a part of the mail, like any attachment
     # The frame is another (opaque) origin: let it embed this image, nothing else.
     response["Cross-Origin-Resource-Policy"] = "cross-origin"
     return response
@@ -346,9 +346,10 @@ def reopen(request, number: int):
 
 
 def _download(data: bytes, filename: str, content_type: str) -> FileResponse:
-    # as_attachment + filename: Django writes Content-Disposition with
-    # content_disposition_header (quoted, RFC 5987 for non-ASCII names).
-    response = FileResponse(io.BytesIO(data), as_attachment=True, filename=filename, content_type=content_type)
+    response = FileResponse(io.BytesIO(data), content_type=content_type)
+    # Ours rather than Django's: its header keeps a CR or LF of the sender's name
+    # (a 500) and has no ASCII fallback for non-ASCII names.
+    response["Content-Disposition"] = disposition.attachment(filename)
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response["Cache-Control"] = "private, no-store"
@@ -373,15 +374,18 @@ def message_raw(request, message_id: int):
 
 
 def _may_scrape(request) -> bool:
-    """A logged-in user, or a scraper: with POSTDESK_METRICS_TOKEN set, one that
-    sends `Authorization: Bearer TOKEN`; without it, one on this machine."""
-    if request.user.is_authenticated:
+    """A signed-in admin, a scraper sending `Authorization: Bearer TOKEN`
+    (POSTDESK_METRICS_TOKEN), or, only when POSTDESK_METRICS_LOCAL=1 says so, a
+    scraper on this machine.  Loopback is not trusted by default: a reverse
+    proxy on the same host makes every visitor from the internet look local."""
+    user = request.user
+    if user.is_authenticated and user.is_active and user.is_superuser:
         return True
     token = os.environ.get("POSTDESK_METRICS_TOKEN", "")
-    if token:
-        sent = request.headers.get("Authorization", "")
-        return hmac.compare_digest(sent.encode(), f"Bearer {token}".encode())
-    return request.META.get("REMOTE_ADDR") in ("127.0.0.1", "::1")
+    if token and hmac.compare_digest(request.headers.get("Authorization", "").encode(), f"Bearer {token}".encode()):
+        return True
+    local_allowed = os.environ.get("POSTDESK_METRICS_LOCAL", "") == "1"
+    return local_allowed and request.META.get("REMOTE_ADDR") in ("127.0.0.1", "::1")
 
 
 @require_GET
@@ -391,7 +395,7 @@ def metrics_view(request):
     from postdesk import metrics
 
     if not _may_scrape(request):
-        return HttpResponse("metrics need a login, a local scraper or POSTDESK_METRICS_TOKEN\n", status=403, content_type="text/plain")
+        return HttpResponse("metrics need an admin's sign-in or the bearer token of POSTDESK_METRICS_TOKEN\n", status=403, content_type="text/plain")
     response = HttpResponse(metrics.exposition(), content_type=CONTENT_TYPE_LATEST)
     response["Cache-Control"] = "no-store"
     return response
