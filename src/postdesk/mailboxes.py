@@ -199,7 +199,6 @@ def problems(mailbox: Mailbox) -> dict[str, str]:
     return check_settings(mailbox)
 
 
-_one_address = one_address  # the name older code imports
 
 
 # --- how a mailbox reads ----------------------------------------------------------
@@ -351,8 +350,6 @@ def test_connection(mailbox: Mailbox, actor=None) -> ConnectionResult:
             source.close()
     except SourceError as exc:
         result = ConnectionResult(mailbox.name, mailbox.folder, False, kind=exc.kind, message=exc.message, permanent=exc.permanent)
-    except secrets.SecretError as exc:
-        result = ConnectionResult(mailbox.name, mailbox.folder, False, kind="secret", message=str(exc), permanent=True)
     else:
         result = ConnectionResult(mailbox.name, mailbox.folder, True, messages=count)
     result = replace(result, sending=test_sending(mailbox))

@@ -249,10 +249,11 @@ def _aware(value):
 
 
 def _token_login(client: IMAPClient):
-    """Sign in with an access token by the mechanism the server offers."""
-    offered = {c.decode("ascii", "replace").upper()[5:] for c in client.capabilities() if c.upper().startswith(b"AUTH=")}
+    """Sign in with an access token by the mechanism the server offers (read only when a
+    token is offered: a password login asks nothing more)."""
 
     def login(user: str, access_token: str):
+        offered = {c.decode("ascii", "replace").upper()[5:] for c in client.capabilities() if c.upper().startswith(b"AUTH=")}
         if preferred_mechanism(offered) == "OAUTHBEARER":
             return client.oauthbearer_login(user, access_token)
         return client.oauth2_login(user, access_token)
