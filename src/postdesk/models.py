@@ -414,3 +414,65 @@ class AuditEvent(models.Model):
         # A command-line run has no user: AnonymousUser and None both mean "no actor".
         actor = actor if actor is not None and actor.is_authenticated else None
         return cls.objects.create(actor=actor, kind=kind, target=target[:100], detail=detail[:1000])
+
+
+# --- sign-in (postdesk.signin) ---------------------------------------------------------------
+
+
+class SignInEvent(models.Model):
+    """One line of the sign-in audit an admin reads (/staff/signins/): every sign-in,
+    failure, lockout, refused second factor and sign-out, with who, when and from where.
+    `username` is what was typed (the account may not exist); `user` is set when it does."""
+
+    SIGNED_IN = "signed_in"
+    FAILED = "failed"
+    LOCKED = "locked"
+    CODE_FAILED = "code_failed"  # a wrong two-factor or recovery code
+    SSO_FAILED = "sso_failed"  # single sign-on refused (unverified email, unknown person, provider error)
+    SIGNED_OUT = "signed_out"
+    SESSION_ENDED = "session_ended"  # ended from the sessions page, or by an admin
+    KINDS = [(k, k.replace("_", " ")) for k in (SIGNED_IN, FAILED, LOCKED, CODE_FAILED, SSO_FAILED, SIGNED_OUT, SESSION_ENDED)]
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    kind = models.CharField(max_length=20, choices=KINDS)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    username = models.CharField(max_length=150, blank=True)
+    method = models.CharField(max_length=20, blank=True)  # "password", "password+totp", "password+recovery", "sso"
+    address = models.CharField(max_length=45, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    detail = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+
+class StaffSession(models.Model):
+    """A staff member's open sign-in, for "your sessions" and for ending one from afar.
+    The session itself stays Django's (django_session); this row says what a person
+    needs to recognise it.  Deleting the Django session ends it: the row goes with it."""
+
+    session_key = models.CharField(max_length=40, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    method = models.CharField(max_length=20, blank=True)
+    address = models.CharField(max_length=45, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-last_seen_at", "-id"]
+
+
+class SsoIdentity(models.Model):
+    """A staff member's account at the single sign-on issuer: (issuer, subject) is the
+    stable key an OpenID Connect provider promises; the email is what linked it first."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sso_identities")
+    issuer = models.CharField(max_length=300)
+    subject = models.CharField(max_length=255)
+    email = models.CharField(max_length=254, blank=True)
+    linked_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["issuer", "subject"], name="sso_identity_once")]

@@ -81,7 +81,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
-    "axes",  # sign-in throttling (postdesk.throttle)
+    "axes",  # sign-in throttling (postdesk.signin.throttle)
     "postdesk",
     "postdesk.web",
 ]
@@ -97,7 +97,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "postdesk.web.sessions.AdminRightsMiddleware",
+    "postdesk.signin.sessions.AdminRightsMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as axes asks: turns a refused sign-in into the "try again in N minutes" page.
@@ -127,7 +127,7 @@ LOGIN_REDIRECT_URL = "postdesk_web:home"
 LOGOUT_REDIRECT_URL = "postdesk_web:login"
 # Sessions end after POSTDESK_SESSION_HOURS of inactivity (every request moves
 # the end forward), and at browser exit unless "keep me signed in" was ticked
-# (postdesk.web.sessions).
+# (postdesk.signin.sessions).
 SESSION_COOKIE_AGE = int(float(os.environ.get("POSTDESK_SESSION_HOURS", "12")) * 3600)
 SESSION_SAVE_EVERY_REQUEST = True
 SESSION_COOKIE_HTTPONLY = True
@@ -136,17 +136,17 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
-# Sign-in throttling (postdesk.throttle): axes' backend goes first, so a locked
+# Sign-in throttling (postdesk.signin.throttle): axes' backend goes first, so a locked
 # account or address is refused before any password is checked.
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
-AXES_HANDLER = "postdesk.throttle.ThrottleHandler"
-AXES_FAILURE_LIMIT = 5  # failures in a row before the first wait (postdesk.throttle.wait_after)
+AXES_HANDLER = "postdesk.signin.throttle.ThrottleHandler"
+AXES_FAILURE_LIMIT = 5  # failures in a row before the first wait (postdesk.signin.throttle.wait_after)
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # per account, and per address
-AXES_COOLOFF_TIME = timedelta(hours=24)  # how long failures are remembered; the wait itself grows (postdesk.throttle)
+AXES_COOLOFF_TIME = timedelta(hours=24)  # how long failures are remembered; the wait itself grows (postdesk.signin.throttle)
 AXES_RESET_ON_SUCCESS = True  # a good sign-in ends the run of failures
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # refused attempts are logged, not counted
-AXES_CLIENT_IP_CALLABLE = "postdesk.throttle.client_address"
-AXES_LOCKOUT_CALLABLE = "postdesk.throttle.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "postdesk.signin.throttle.client_address"
+AXES_LOCKOUT_CALLABLE = "postdesk.signin.throttle.lockout_response"
 AXES_VERBOSE = False
 
 DATABASES = {"default": _database()}

@@ -1,4 +1,4 @@
-"""Sign-in throttling (postdesk.throttle, django-axes): per account and per address, a
+"""Sign-in throttling (postdesk.signin.throttle, django-axes): per account and per address, a
 growing wait, the same words for unknown accounts, the log lines, unlocking.
 
 Time is moved, never slept: the failure rows are made older (`advance`), which is
@@ -20,7 +20,7 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.db.models import F
 
-from postdesk import throttle
+from postdesk.signin import throttle
 from postdesk.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -133,12 +133,16 @@ def test_the_address_is_locked_whatever_account_it_tries(client, alice):
     assert sign_in(client, "alice", PASSWORD, address="192.0.2.1").status_code == 302  # alice elsewhere is fine
 
 
-def test_the_admin_sign_in_is_throttled_too(client, alice):
+def test_the_admin_sign_in_is_the_throttled_sign_in(client, alice):
+    """/admin/login/ checks no password of its own: it sends everyone to /login/, with
+    its throttle and every factor (postdesk.signin.flow)."""
     User.objects.create_superuser("ada", "ada@example.com", PASSWORD)
-    responses = fail(client, "ada", 5, path="/admin/login/")
-    assert is_locked_page(responses[-1])
-    assert is_locked_page(sign_in(client, "ada", PASSWORD, path="/admin/login/"))
-    assert is_locked_page(sign_in(client, "ada", PASSWORD, address="192.0.2.1"))  # and on /login/ from anywhere
+    answer = sign_in(client, "ada", PASSWORD, path="/admin/login/")
+    assert answer.status_code == 302 and answer["Location"] == "/login/?next=%2Fadmin%2F"
+    assert "_auth_user_id" not in client.session and CHECKED["ada"] == 0
+    assert client.get("/admin/login/?next=/admin/postdesk/").url == "/login/?next=%2Fadmin%2Fpostdesk%2F"
+    fail(client, "ada", 5)
+    assert is_locked_page(sign_in(client, "ada", PASSWORD, address="192.0.2.1"))
     assert CHECKED["ada"] == 5
 
 

@@ -7,6 +7,3 @@ class WebConfig(AppConfig):
     name = "postdesk.web"
     label = "postdesk_web"
     verbose_name = "Postdesk web UI"
-
-    def ready(self) -> None:
-        from postdesk.web import sessions  # noqa: F401  (connects the sign-in signal)

@@ -1,6 +1,6 @@
 """Admin page: accounts and addresses locked out by failed sign-ins, and unlocking them.
 
-The same code as `postdesk staff unlock` (postdesk.throttle.unlock), which writes the audit row.
+The same code as `postdesk staff unlock` (postdesk.signin.throttle.unlock), which writes the audit row.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from postdesk import throttle
+from postdesk.signin import throttle
 from postdesk.web.access import admin_required
 from postdesk.web.views import _nav
 

@@ -3,12 +3,12 @@ from django.urls import path
 
 from postdesk.web import views
 from postdesk.web import mailboxes, quarantine  # the admin pages
-from postdesk.web import lockouts, oauth_connect, replies
+from postdesk.web import lockouts, oauth_connect, replies, signin
 
 app_name = "postdesk_web"
 
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(template_name="postdesk/login.html", redirect_authenticated_user=True), name="login"),
+    path("login/", signin.SignInView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),  # POST only (Django 5)
     path("", views.home, name="home"),
     path("queue/mailbox/<str:name>/", views.mailbox_queue, name="mailbox"),

@@ -33,7 +33,7 @@ class Command(PostdeskCommand):
         return self._list(options)
 
     def _unlock(self, options):
-        from postdesk import throttle
+        from postdesk.signin import throttle
 
         done = throttle.unlock("address" if options["address"] else "account", options["name"])
         self.stdout.write(f"unlocked {done.kind} {done.name} ({done.cleared} failure records cleared)")

@@ -4,7 +4,8 @@
   SESSION_COOKIE_AGE and saves the session on every request, so each page
   view moves the end forward).
 - Browser exit: the session cookie lives only as long as the browser unless
-  "keep me signed in" was ticked on the sign-in page (`remember`).
+  "keep me signed in" was ticked on the sign-in page (`remember`; applied by
+  flow.complete).
 - A changed password ends every other session of the member: Django keeps a
   hash of the password in each session and drops a session whose hash no
   longer matches (update_session_auth_hash keeps the one that changed it).
@@ -24,12 +25,10 @@ REMEMBER_FIELD = "remember"
 _ADMIN_KEY = "postdesk_admin"
 
 
-@receiver(user_logged_in, dispatch_uid="postdesk.web.sessions.on_sign_in")
+@receiver(user_logged_in, dispatch_uid="postdesk.signin.sessions.on_sign_in")
 def on_sign_in(sender, request, user, **kwargs) -> None:
     if request is None or not hasattr(request, "session"):
         return
-    if request.method == "POST" and request.POST.get(REMEMBER_FIELD) != "on":
-        request.session.set_expiry(0)  # ends when the browser closes
     request.session[_ADMIN_KEY] = user.is_superuser
 
 

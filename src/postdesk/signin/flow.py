@@ -1,0 +1,87 @@
+"""The steps of one sign-in, whatever the way in.
+
+A first factor (the password form, or the single sign-on callback) calls
+`first_factor_passed()`.  If the member needs a second factor
+(two_factor.second_factor_needed), nothing is signed in yet: a *pending*
+sign-in is kept in the (still anonymous) session, and the answer is the code
+step's address.  Only `complete()` signs anyone in, so no way in can skip a
+step: /admin/login/ is sent to /login/ for the same reason (urls.py).
+
+The pending sign-in expires after PENDING_SECONDS, and is bound to the session
+it was started in (Django rotates the session key at login, so a pending
+sign-in cannot be carried into another browser).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from enum import Enum
+
+from django.contrib.auth import get_user_model, login
+
+PENDING_KEY = "postdesk_signin_pending"
+METHOD_KEY = "postdesk_signin_method"  # how the session was signed in ("password+totp", "sso", ...)
+PENDING_SECONDS = 300
+# Every way in has already checked the person (password, code, provider): the
+# model backend only loads the user for later requests.
+BACKEND = "django.contrib.auth.backends.ModelBackend"
+
+
+class Step(Enum):
+    SIGNED_IN = "signed in"
+    CODE_NEEDED = "code needed"  # go to the two-factor code page (web: postdesk_web:signin_code)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A sign-in whose first factor passed, waiting for its second."""
+
+    user_id: int
+    method: str  # the first factor: "password" or "sso"
+    remember: bool
+    next_url: str
+    started: float
+
+    @property
+    def expired(self) -> bool:
+        return time.time() - self.started > PENDING_SECONDS
+
+    def user(self):
+        return get_user_model().objects.filter(pk=self.user_id, is_active=True).first()
+
+
+def first_factor_passed(request, user, *, method: str, remember: bool, next_url: str = "") -> Step:
+    """The member proved who they are once; sign in, or ask for the second factor."""
+    from postdesk.signin import two_factor
+
+    if two_factor.second_factor_needed(user, method):
+        request.session[PENDING_KEY] = {
+            "user_id": user.pk, "method": method, "remember": remember, "next_url": next_url, "started": time.time(),
+        }
+        return Step.CODE_NEEDED
+    complete(request, user, method=method, remember=remember)
+    return Step.SIGNED_IN
+
+
+def pending(request) -> Pending | None:
+    """The sign-in waiting for its second factor in this session, if any and not expired."""
+    data = request.session.get(PENDING_KEY)
+    if not data:
+        return None
+    found = Pending(**data)
+    if found.expired:
+        request.session.pop(PENDING_KEY, None)
+        return None
+    return found
+
+
+def complete(request, user, *, method: str, remember: bool) -> None:
+    """Sign the member in: the one place that calls Django's login()."""
+    request.session.pop(PENDING_KEY, None)
+    # Read by the user_logged_in receivers (sessions register, audit) during login().
+    request.postdesk_signin_method = method
+    login(request, user, backend=BACKEND)
+    request.session[METHOD_KEY] = method
+    if not remember:
+        request.session.set_expiry(0)  # ends when the browser closes
