@@ -10,6 +10,13 @@ POSTDESK_DEBUG          "1" for Django's debug pages (never in production).
 POSTDESK_ALLOWED_HOSTS  comma-separated host names the web UI answers to.
 POSTDESK_PUBLIC_URL     the address people open Postdesk at (https://desk.example.com),
                         for links and the OAuth2 redirect URL behind a reverse proxy.
+POSTDESK_SIGNIN_FAILURES    failed sign-ins in a row (per account, per address) before
+                            the first wait (default 5).
+POSTDESK_SIGNIN_FIRST_WAIT  minutes of that first wait (default 1); each further failure
+                            doubles it...
+POSTDESK_SIGNIN_MAX_WAIT    ...up to this many minutes (default 60; less than a day, how
+                            long failures are remembered).
+POSTDESK_SIGNIN_LOG_DAYS    days the sign-in log (/staff/signins/) keeps its rows (default 90).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 DATA_DIR = Path(os.environ.get("POSTDESK_DATA_DIR", "postdesk-data")).resolve()
 
@@ -69,6 +77,39 @@ def _database() -> dict:
     return config
 
 
+def _positive_int(name: str, default: int) -> int:
+    """A whole number above zero from the environment, or a start-up error that names it."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ImproperlyConfigured(f"{name} must be a whole number above 0, not {raw!r}")
+    return value
+
+
+def _signin_waits(remembered: timedelta) -> tuple[timedelta, timedelta]:
+    """The first and the longest wait after failed sign-ins (postdesk.signin.throttle)."""
+    first = timedelta(minutes=_positive_int("POSTDESK_SIGNIN_FIRST_WAIT", 1))
+    longest = timedelta(minutes=_positive_int("POSTDESK_SIGNIN_MAX_WAIT", 60))
+    if first > longest:
+        raise ImproperlyConfigured(
+            f"POSTDESK_SIGNIN_FIRST_WAIT ({first // timedelta(minutes=1)} minutes) must not be longer than "
+            f"POSTDESK_SIGNIN_MAX_WAIT ({longest // timedelta(minutes=1)} minutes)"
+        )
+    if longest >= remembered:
+        # Failures are forgotten after `remembered`: a longer wait would be cut short
+        # and its count reset while it still runs.
+        raise ImproperlyConfigured(
+            f"POSTDESK_SIGNIN_MAX_WAIT must be under {remembered // timedelta(minutes=1)} minutes "
+            f"(failed sign-ins are remembered that long), not {longest // timedelta(minutes=1)}"
+        )
+    return first, longest
+
+
 SECRET_KEY = _secret_key()
 DEBUG = os.environ.get("POSTDESK_DEBUG") == "1"
 ALLOWED_HOSTS = [h for h in os.environ.get("POSTDESK_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h]
@@ -98,6 +139,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "postdesk.signin.sessions.AdminRightsMiddleware",
+    "postdesk.signin.sessions.LastSeenMiddleware",  # "last active" in the register of open sessions
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as axes asks: turns a refused sign-in into the "try again in N minutes" page.
@@ -140,9 +182,13 @@ X_FRAME_OPTIONS = "DENY"
 # account or address is refused before any password is checked.
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 AXES_HANDLER = "postdesk.signin.throttle.ThrottleHandler"
-AXES_FAILURE_LIMIT = 5  # failures in a row before the first wait (postdesk.signin.throttle.wait_after)
+AXES_FAILURE_LIMIT = _positive_int("POSTDESK_SIGNIN_FAILURES", 5)  # failures in a row before the first wait
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # per account, and per address
 AXES_COOLOFF_TIME = timedelta(hours=24)  # how long failures are remembered; the wait itself grows (postdesk.signin.throttle)
+# The growing wait (postdesk.signin.throttle.wait_after): first, doubled per failure, capped.
+POSTDESK_SIGNIN_FIRST_WAIT, POSTDESK_SIGNIN_MAX_WAIT = _signin_waits(remembered=AXES_COOLOFF_TIME)
+# How long the sign-in log keeps its rows (postdesk.signin.audit prunes older ones).
+POSTDESK_SIGNIN_LOG_DAYS = _positive_int("POSTDESK_SIGNIN_LOG_DAYS", 90)
 AXES_RESET_ON_SUCCESS = True  # a good sign-in ends the run of failures
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # refused attempts are logged, not counted
 AXES_CLIENT_IP_CALLABLE = "postdesk.signin.throttle.client_address"

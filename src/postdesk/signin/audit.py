@@ -1,10 +1,43 @@
 """The sign-in log admins read (/staff/signins/): one SignInEvent row per sign-in,
-failure, lockout, refused code or single sign-on, and sign-out."""
+failure, lockout, refused code or single sign-on, sign-out and ended session.
+
+`record()` is the only writer of those rows.  Who writes what:
+
+- signed in, signed out:  the receivers in postdesk.signin.sessions (Django's
+                          user_logged_in / user_logged_out signals)
+- failed, locked:         postdesk.signin.throttle (beside its log lines)
+- code failed:            postdesk.signin.two_factor
+- sso failed:             postdesk.signin.sso
+- session ended:          postdesk.signin.sessions.end (the member's or an admin's "End")
+
+Rows older than POSTDESK_SIGNIN_LOG_DAYS are deleted on a write, at most once an
+hour per process: the log needs no job of its own, and a busy sign-in page does
+not pay for a DELETE on every row it writes.
+"""
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
 from postdesk.models import SignInEvent
 from postdesk.signin.throttle import client_address
+
+SIGNED_IN = SignInEvent.SIGNED_IN
+FAILED = SignInEvent.FAILED
+LOCKED = SignInEvent.LOCKED
+CODE_FAILED = SignInEvent.CODE_FAILED
+SSO_FAILED = SignInEvent.SSO_FAILED
+SIGNED_OUT = SignInEvent.SIGNED_OUT
+SESSION_ENDED = SignInEvent.SESSION_ENDED
+
+PRUNE_EVERY_SECONDS = 3600
+_last_prune = {"at": float("-inf")}  # time.monotonic() of this process's last prune
 
 
 def record(kind: str, request=None, *, user=None, username: str = "", method: str = "", detail: str = "") -> SignInEvent:
@@ -12,7 +45,7 @@ def record(kind: str, request=None, *, user=None, username: str = "", method: st
     meta = getattr(request, "META", {}) if request is not None else {}
     if user is not None and not getattr(user, "is_authenticated", False):
         user = None
-    return SignInEvent.objects.create(
+    event = SignInEvent.objects.create(
         kind=kind,
         user=user,
         username=(username or (user.get_username() if user else ""))[:150],
@@ -21,3 +54,33 @@ def record(kind: str, request=None, *, user=None, username: str = "", method: st
         user_agent=meta.get("HTTP_USER_AGENT", "")[:300],
         detail=detail[:300],
     )
+    _prune_now_and_then()
+    return event
+
+
+def failure(kind: str, request, username: str, *, detail: str = "") -> SignInEvent:
+    """A refused sign-in under the name typed; linked to the account when there is one."""
+    model = get_user_model()
+    user = model._default_manager.filter(**{model.USERNAME_FIELD: username}).first() if username else None
+    return record(kind, request, user=user, username=username, detail=detail)
+
+
+@dataclass(frozen=True)
+class Pruned:
+    before: datetime  # rows older than this were deleted
+    deleted: int
+
+
+def prune(now=None) -> Pruned:
+    """Delete the rows older than POSTDESK_SIGNIN_LOG_DAYS."""
+    before = (now or timezone.now()) - timedelta(days=settings.POSTDESK_SIGNIN_LOG_DAYS)
+    deleted, _ = SignInEvent.objects.filter(at__lt=before).delete()
+    return Pruned(before, deleted)
+
+
+def _prune_now_and_then() -> None:
+    now = time.monotonic()
+    if now - _last_prune["at"] < PRUNE_EVERY_SECONDS:
+        return
+    _last_prune["at"] = now
+    prune()

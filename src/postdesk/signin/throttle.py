@@ -6,9 +6,10 @@ checked once the limit is reached: its backend goes first in
 AUTHENTICATION_BACKENDS, so /login/ and /admin/login/ are both covered.  What
 is ours, all in this module:
 
-- the growing wait.  After AXES_FAILURE_LIMIT failures in a row, each further failure
-  locks the account (and the address) for twice as long as the one before:
-  1, 2, 4, ... minutes, capped at MAX_WAIT.  axes' own cool-off is a single
+- the growing wait.  After AXES_FAILURE_LIMIT failures in a row (POSTDESK_SIGNIN_FAILURES),
+  each further failure locks the account (and the address) for twice as long as the
+  one before: 1, 2, 4, ... minutes (POSTDESK_SIGNIN_FIRST_WAIT), capped at an hour
+  (POSTDESK_SIGNIN_MAX_WAIT).  axes' own cool-off is a single
   duration that both ends the lockout and forgets the failures, so a lock that
   ends after a minute would also reset the count: axes keeps the failures for
   AXES_COOLOFF_TIME (a day) and we decide "locked until when" here
@@ -17,7 +18,8 @@ is ours, all in this module:
 - the client address, by the same rule as the web server (client_address),
 - the page that says how long to wait (lockout_response), the same for an
   account that does not exist,
-- the log lines: "sign-in failed" and "sign-in locked", with user and address,
+- the log lines: "sign-in failed" and "sign-in locked", with user and address, and
+  the same as rows of the sign-in log (postdesk.signin.audit),
 - the list of current lockouts and unlocking (`postdesk staff unlock`, /staff/lockouts/).
 """
 
@@ -40,12 +42,18 @@ from django.utils import timezone
 
 log = logging.getLogger("postdesk.signin")
 
-# The number of failures in a row before the first wait is settings.AXES_FAILURE_LIMIT,
-# and how long they are remembered settings.AXES_COOLOFF_TIME (it must outlast MAX_WAIT,
-# or a count would be forgotten while its wait still runs).
-FIRST_WAIT = timedelta(minutes=1)
-MAX_WAIT = timedelta(hours=1)
+# The limits are settings, from the environment (settings.py checks them):
+#   AXES_FAILURE_LIMIT          failures in a row before the first wait (POSTDESK_SIGNIN_FAILURES)
+#   POSTDESK_SIGNIN_FIRST_WAIT  the first wait (POSTDESK_SIGNIN_FIRST_WAIT, minutes)
+#   POSTDESK_SIGNIN_MAX_WAIT    the longest (POSTDESK_SIGNIN_MAX_WAIT, minutes)
+#   AXES_COOLOFF_TIME           how long failures are remembered: it must outlast the
+#                               longest wait, or a count would be forgotten while its wait runs.
 LOCKED_STATUS = 429
+
+
+def max_wait() -> timedelta:
+    """The longest wait after failed sign-ins (POSTDESK_SIGNIN_MAX_WAIT)."""
+    return settings.POSTDESK_SIGNIN_MAX_WAIT
 
 
 def wait_after(failures: int) -> timedelta:
@@ -53,8 +61,10 @@ def wait_after(failures: int) -> timedelta:
     limit = settings.AXES_FAILURE_LIMIT
     if failures < limit:
         return timedelta(0)
-    doublings = min(failures - limit, 12)  # 2**12 minutes is far past the cap
-    return min(FIRST_WAIT * 2**doublings, MAX_WAIT)
+    first, longest = settings.POSTDESK_SIGNIN_FIRST_WAIT, max_wait()
+    # Past this many doublings the first wait is beyond the cap (and 2**n stays small).
+    doublings = min(failures - limit, math.ceil(math.log2(longest / first)) + 1)
+    return min(first * 2**doublings, longest)
 
 
 def client_address(request) -> str:
@@ -112,17 +122,24 @@ class ThrottleHandler(AxesDatabaseHandler):
         super().user_login_failed(sender, credentials, request=request, **kwargs)
         if request is None:
             return
+        from postdesk.signin import audit  # audit reads client_address from here
+
         fields = {"user": get_client_username(request, credentials) or "", "address": request.axes_ip_address}
         if refused:
             # Refused before the password was looked at: not counted, so
             # hammering a locked account does not lengthen its wait.
-            log.warning("sign-in locked", extra={**fields, "wait": _minutes(request.postdesk_wait)})
+            minutes = _minutes(request.postdesk_wait)
+            log.warning("sign-in locked", extra={**fields, "wait": minutes})
+            audit.failure(audit.LOCKED, request, fields["user"], detail=f"refused, {_in_words(minutes)} left")
             return
-        log.warning("sign-in failed", extra={**fields, "failures": getattr(request, "axes_failures_since_start", None)})
+        failures = getattr(request, "axes_failures_since_start", None)
+        log.warning("sign-in failed", extra={**fields, "failures": failures})
+        audit.failure(audit.FAILED, request, fields["user"], detail=f"{failures} in a row" if failures else "")
         if getattr(request, "axes_locked_out", False):
             wait = self.remaining_wait(request, credentials)
             request.postdesk_wait = wait
             log.warning("sign-in locked", extra={**fields, "wait": _minutes(wait)})
+            audit.failure(audit.LOCKED, request, fields["user"], detail=f"locked for {_in_words(_minutes(wait))}")
 
 
 def _minutes(wait: timedelta | None) -> int:
@@ -130,9 +147,12 @@ def _minutes(wait: timedelta | None) -> int:
     return max(1, math.ceil((wait or timedelta(0)).total_seconds() / 60))
 
 
+def _in_words(minutes: int) -> str:
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
 def lockout_message(wait: timedelta | None) -> str:
-    minutes = _minutes(wait)
-    return f"Too many failed sign-ins: try again in {minutes} minute{'s' if minutes != 1 else ''}."
+    return f"Too many failed sign-ins: try again in {_in_words(_minutes(wait))}."
 
 
 def lockout_response(request, original_response=None, credentials=None):

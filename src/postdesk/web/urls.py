@@ -3,7 +3,7 @@ from django.urls import path
 
 from postdesk.web import views
 from postdesk.web import mailboxes, quarantine  # the admin pages
-from postdesk.web import lockouts, oauth_connect, replies, signin
+from postdesk.web import account, lockouts, oauth_connect, replies, signin, signins
 
 app_name = "postdesk_web"
 
@@ -38,6 +38,12 @@ urlpatterns = [
     path("quarantine/<int:pk>/discard/", quarantine.quarantine_discard, name="quarantine_discard"),
     path("staff/lockouts/", lockouts.lockout_list, name="lockouts"),
     path("staff/lockouts/unlock/", lockouts.lockout_unlock, name="lockout_unlock"),
+    path("staff/signins/", signins.signin_log, name="signins"),
+    path("staff/signins/sessions/<int:pk>/end/", signins.end_session, name="signins_session_end"),
+    # Every member: their own account and sessions (web/account.py).
+    path("account/", account.account, name="account"),
+    path("account/sessions/<int:pk>/end/", account.end_session, name="account_session_end"),
+    path("account/sessions/end-others/", account.end_other_sessions, name="account_sessions_end_others"),
     path("messages/<int:message_id>/body/", views.message_body, name="message_body"),
     path("inline/<str:token>/", views.inline_image, name="inline_image"),
     path("metrics", views.metrics_view, name="metrics"),
