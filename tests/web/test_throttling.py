@@ -241,6 +241,12 @@ def test_admin_unlocks_an_address_on_the_web(client, alice, admin):
     assert AuditEvent.objects.get(kind="signin.unlocked").target == "address 198.51.100.3"
 
 
+def test_lockouts_page_says_the_longest_wait(as_admin, settings):
+    assert "doubles the wait, up to 60 minutes." in as_admin.get("/staff/lockouts/").content.decode()
+    settings.POSTDESK_SIGNIN_MAX_WAIT = timedelta(minutes=15)
+    assert "doubles the wait, up to 15 minutes." in as_admin.get("/staff/lockouts/").content.decode()
+
+
 def test_lockouts_page_is_for_admins_only(logged_in, client):
     assert logged_in.get("/staff/lockouts/").status_code == 403
     assert logged_in.post("/staff/lockouts/unlock/", {"kind": "account", "name": "x"}).status_code == 403

@@ -15,6 +15,7 @@ A sign-in goes through these steps; each module owns one of them:
 - sessions.py   how long a session lasts, "keep me signed in", what ends one
                 early, and the register of open sessions ("your sessions").
 - audit.py      the sign-in log admins read: SignInEvent rows and log lines.
+- browsers.py   a browser in words from its User-Agent, for the sessions and the log.
 
 The pages are in postdesk.web (signin pages, account pages, admin pages); they
 call these modules and hold no rule of their own.

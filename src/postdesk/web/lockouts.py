@@ -5,6 +5,8 @@ The same code as `postdesk staff unlock` (postdesk.signin.throttle.unlock), whic
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib import messages as flash
 from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
@@ -21,7 +23,8 @@ KINDS = ("account", "address")
 @require_GET
 @admin_required
 def lockout_list(request):
-    context = {"current": CURRENT, "title": "Sign-in lockouts", "lockouts": throttle.current_lockouts(), **_nav(request)}
+    context = {"current": CURRENT, "title": "Sign-in lockouts", "lockouts": throttle.current_lockouts(),
+               "max_wait_minutes": throttle.max_wait() // timedelta(minutes=1), **_nav(request)}
     return render(request, "postdesk/lockouts.html", context)
 
 
