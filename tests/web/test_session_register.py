@@ -76,12 +76,34 @@ def test_last_active_is_written_at_most_once_a_minute(staff):
     assert row(client).last_seen_at > first
 
 
-def test_a_session_from_before_the_register_joins_at_its_next_minute(staff):
+def test_a_session_from_before_the_register_joins_at_its_first_request(staff):
+    client = signed_in()
+    StaffSession.objects.all().delete()
+    session = client.session
+    del session["postdesk_registered"], session["postdesk_seen"]  # as a session from before
+    session.save()
+    client.get("/queue/all/")
+    assert row(client).user == staff and row(client).method == "password"
+
+
+def test_a_row_lost_while_its_session_still_signs_in_comes_back_within_a_minute(staff):
     client = signed_in()
     StaffSession.objects.all().delete()
     minute_passes(client)
     client.get("/queue/all/")
-    assert row(client).user == staff and row(client).method == "password"
+    assert row(client).user == staff
+
+
+def test_a_password_changed_in_this_session_keeps_its_row_under_the_new_key(admin):
+    here = signed_in("ada")
+    before = row(here)
+    response = here.post(f"/admin/auth/user/{admin.pk}/password/",
+                         {"password1": "a much better one 81", "password2": "a much better one 81", "usable_password": "true"})
+    assert response.status_code == 302 and key(here) != before.session_key  # Django gave it a new key
+    assert is_signed_in(here)
+    after = row(here)
+    assert (after.pk, after.started_at) == (before.pk, before.started_at)
+    assert [s.current for s in sessions.open_sessions(admin, current_key=key(here))] == [True]
 
 
 def test_signing_out_deletes_the_session_and_the_row_and_the_old_cookie_is_useless(staff):

@@ -21,7 +21,8 @@ every member's at /staff/signins/):
   session key is the one login() has just made), with how (flow's method), from
   where (throttle.client_address) and with what browser (User-Agent);
 - its last activity, written at most once a minute (`LastSeenMiddleware`: the
-  session, saved on every request anyway, remembers when it was last written);
+  session, saved on every request anyway, remembers when it was last written),
+  and its key followed when Django changes it (a password changed in this session);
 - gone on sign-out (`on_sign_out`: Django deletes the session itself) and when a
   session is ended from a page (`end`, `end_others`: the Django session is
   deleted, so that browser is anonymous at its next request);
@@ -56,6 +57,7 @@ from postdesk.signin.throttle import client_address
 REMEMBER_FIELD = "remember"
 _ADMIN_KEY = "postdesk_admin"
 _SEEN_KEY = "postdesk_seen"  # time.time() when this session's last_seen_at was last written
+_REGISTERED_KEY = "postdesk_registered"  # the session key its register row is under
 SEEN_EVERY_SECONDS = 60
 LOST_RIGHTS = "admin rights taken away"
 ENDED_HERE = "ended from a sessions page"
@@ -88,6 +90,7 @@ def _register(request, user, method: str) -> None:
     if not key:  # only a session engine without keys; Django's database sessions always have one
         return
     request.session[_SEEN_KEY] = time.time()
+    request.session[_REGISTERED_KEY] = key
     StaffSession.objects.update_or_create(
         session_key=key,
         defaults={"user": user, "method": method[:20], "address": client_address(request)[:45],
@@ -114,16 +117,32 @@ class AdminRightsMiddleware:
 
 
 class LastSeenMiddleware:
-    """Moves the register's "last active" forward, at most once a minute per session:
-    no database write of ours on every request."""
+    """Keeps this session's register row right: under the session's current key, and
+    with its "last active" moved forward at most once a minute (no database write of
+    ours on every request)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
         if request.user.is_authenticated:
+            follow_key(request)
             note_seen(request)
         return self.get_response(request)
+
+
+def follow_key(request) -> bool:
+    """Move the row to the session's new key if Django changed it since sign-in (a
+    password changed in this session keeps it signed in under a new key); True if moved.
+    A session without a row (signed in before the register existed) joins here."""
+    registered, key = request.session.get(_REGISTERED_KEY), request.session.session_key
+    if registered == key:
+        return False
+    request.session[_REGISTERED_KEY] = key
+    moved = StaffSession.objects.filter(session_key=registered, user=request.user).update(session_key=key)
+    if not moved:
+        _register(request, request.user, request.session.get(METHOD_KEY, ""))
+    return True
 
 
 def note_seen(request) -> bool:
@@ -134,7 +153,8 @@ def note_seen(request) -> bool:
     request.session[_SEEN_KEY] = now
     written = StaffSession.objects.filter(session_key=request.session.session_key, user=request.user)
     if not written.update(last_seen_at=timezone.now()):
-        # Signed in before the register existed: it joins at its first request.
+        # Its row was pruned while it still signs in (it cannot be told apart from
+        # an ended one by its data alone, e.g. checked with an old SECRET_KEY): back in.
         _register(request, request.user, request.session.get(METHOD_KEY, ""))
     return True
 
