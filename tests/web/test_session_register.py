@@ -186,6 +186,17 @@ def test_sign_out_everywhere_else(staff):
     assert SignInEvent.objects.filter(kind="session_ended").count() == 2
 
 
+def test_a_session_that_already_ended_is_not_ended_again(staff):
+    here, phone, old = signed_in(), signed_in(agent=IPHONE), signed_in()
+    old_row = row(old)
+    Session.objects.filter(session_key=key(old)).delete()  # ran out on its own
+    response = here.post(f"/account/sessions/{old_row.pk}/end/", follow=True)
+    assert "That session had already ended." in response.content.decode()
+    assert "1 session ended" in here.post("/account/sessions/end-others/", follow=True).content.decode()  # the phone
+    assert SignInEvent.objects.filter(kind="session_ended").count() == 1
+    assert not is_signed_in(phone)
+
+
 def test_ending_needs_a_post_with_the_csrf_token(staff):
     here, phone = signed_in(), signed_in(agent=IPHONE)
     target = f"/account/sessions/{row(phone).pk}/end/"

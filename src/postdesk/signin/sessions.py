@@ -230,7 +230,7 @@ def end(request, session_id: int, *, owner=None, by_admin: bool = False) -> Ende
     ending a session from the admin page is also an installation change (AuditEvent)."""
     rows = StaffSession.objects.select_related("user").filter(pk=session_id)
     row = (rows.filter(user=owner) if owner is not None else rows).first()
-    if row is None:
+    if row is None or prune([row]):
         return None
     ended = _end(request, row)
     if by_admin:
@@ -241,8 +241,10 @@ def end(request, session_id: int, *, owner=None, by_admin: bool = False) -> Ende
 
 def end_others(request) -> list[Ended]:
     """"Sign out everywhere else": every open session of this member but this one."""
-    others = StaffSession.objects.select_related("user").filter(user=request.user)
-    return [_end(request, row) for row in others.exclude(session_key=request.session.session_key)]
+    others = list(StaffSession.objects.select_related("user").filter(user=request.user)
+                  .exclude(session_key=request.session.session_key))
+    over = prune(others)  # already ended: nothing to end, nothing to log
+    return [_end(request, row) for row in others if row.pk not in over]
 
 
 def _end(request, row: StaffSession) -> Ended:
