@@ -129,3 +129,13 @@ def test_ending_a_session_that_is_gone_says_so(as_admin):
     response = as_admin.post("/staff/signins/sessions/999/end/", follow=True)
     assert "That session had already ended." in response.content.decode()
     assert not AuditEvent.objects.exists()
+
+
+def test_an_admin_ending_their_own_session_is_signed_out(admin):
+    ada = signed_in("ada")
+    own = StaffSession.objects.get(user=admin)
+    response = ada.post(f"/staff/signins/sessions/{own.pk}/end/")
+    assert response.status_code == 302 and response["Location"] == "/login/"
+    assert ada.get("/staff/signins/")["Location"].startswith("/login/")
+    assert not StaffSession.objects.exists()
+    assert AuditEvent.objects.get(kind="signin.session_ended").actor == admin

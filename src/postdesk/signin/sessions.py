@@ -232,9 +232,10 @@ def end(request, session_id: int, *, owner=None, by_admin: bool = False) -> Ende
     row = (rows.filter(user=owner) if owner is not None else rows).first()
     if row is None or prune([row]):
         return None
+    actor = request.user  # before _end: ending one's own session signs the actor out
     ended = _end(request, row)
     if by_admin:
-        AuditEvent.record(request.user, "signin.session_ended", f"session of {ended.username}",
+        AuditEvent.record(actor, "signin.session_ended", f"session of {ended.username}",
                           detail=f"{ended.browser}, {ended.address or 'no address'}")
     return ended
 
