@@ -47,6 +47,7 @@ from authlib.common.security import generate_token
 from authlib.oidc.core import CodeIDToken
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from joserfc import jwt
@@ -158,7 +159,7 @@ class Outcome(Enum):
 @dataclass(frozen=True)
 class SsoOutcome:
     outcome: Outcome
-    user: object = None  # the member (not for REFUSED or LOCKED)
+    user: AbstractBaseUser | None = None  # the member (not for REFUSED or LOCKED)
     email: str = ""
     reason: str = ""  # refusals: one word for the log and the audit (state, provider, token, unverified, ...)
     message: str = ""  # refusals: what the sign-in page says
@@ -346,7 +347,10 @@ def _linked(cfg: SsoConfig, claims: Mapping, member, email: str, outcome: Outcom
             member = member or _new_member(email, claims)
             SsoIdentity.objects.create(user=member, issuer=cfg.issuer, subject=claims["sub"], email=email)
     except IntegrityError:
-        return _known(SsoIdentity.objects.select_related("user").get(issuer=cfg.issuer, subject=claims["sub"]))
+        identity = SsoIdentity.objects.select_related("user").filter(issuer=cfg.issuer, subject=claims["sub"]).first()
+        if identity is None:  # the user name was taken meanwhile, not the link: nothing was saved
+            return _refusal("busy", "Another sign-in was saving the same account: try again.", email)
+        return _known(identity)
     return SsoOutcome(outcome, member, email)
 
 
