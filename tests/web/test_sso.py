@@ -278,6 +278,22 @@ def test_five_bad_callbacks_lock_the_address_and_the_provider_is_not_asked(clien
     assert client.post("/login/", {"username": "phil", "password": "phil-password"}).status_code == 429
 
 
+def test_an_email_locked_by_failed_sign_ins_is_refused_from_any_address(client, sso, phil):
+    for n in range(5):  # someone guessing passwords for the address, from elsewhere
+        client.post("/login/", {"username": "phil@example.org", "password": "guess"}, REMOTE_ADDR=f"203.0.113.{n}")
+    locked = round_trip(client, person(sso, "phil@example.org"))
+    assert locked.status_code == throttle.LOCKED_STATUS and LOCKED_WORDS in locked.content.decode()
+    assert signed_in_as(client) is None and not SsoIdentity.objects.exists()
+    assert SignInEvent.objects.get(kind=SignInEvent.SSO_FAILED).detail == "locked"
+
+
+def test_an_unreachable_issuer_says_so_and_counts_against_no_one(client, sso, settings, closed_port):
+    settings.POSTDESK_SSO_ISSUER = f"http://127.0.0.1:{closed_port}"
+    page = begin(client)
+    assert page.status_code == 502 and "Single sign-on is not available right now" in page.content.decode()
+    assert not AccessAttempt.objects.exists()
+
+
 # --- passwords ----------------------------------------------------------------------------------
 
 
