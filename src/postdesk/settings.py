@@ -9,7 +9,7 @@ POSTDESK_SECRET_KEY     Django's signing key; default: generated once and kept i
 POSTDESK_DEBUG          "1" for Django's debug pages (never in production).
 POSTDESK_ALLOWED_HOSTS  comma-separated host names the web UI answers to.
 POSTDESK_PUBLIC_URL     the address people open Postdesk at (https://desk.example.com),
-                        for links and the OAuth2 redirect URL behind a reverse proxy.
+                        for links and the OAuth2 redirect URLs behind a reverse proxy.
 POSTDESK_SIGNIN_FAILURES    failed sign-ins in a row (per account, per address) before
                             the first wait (default 5).
 POSTDESK_SIGNIN_FIRST_WAIT  minutes of that first wait (default 1); each further failure
@@ -17,6 +17,28 @@ POSTDESK_SIGNIN_FIRST_WAIT  minutes of that first wait (default 1); each further
 POSTDESK_SIGNIN_MAX_WAIT    ...up to this many minutes (default 60; less than a day, how
                             long failures are remembered).
 POSTDESK_SIGNIN_LOG_DAYS    days the sign-in log (/staff/signins/) keeps its rows (default 90).
+
+Single sign-on for staff (OpenID Connect, postdesk.signin.sso); off unless the issuer
+and the client id are set.  Register POSTDESK_PUBLIC_URL + /login/sso/callback/ as the
+redirect URL at the provider.
+POSTDESK_SSO_ISSUER         the issuer URL (https://login.microsoftonline.com/TENANT-ID/v2.0,
+                            https://accounts.google.com, https://kc.example.com/realms/staff,
+                            https://authentik.example.com/application/o/postdesk/)
+POSTDESK_SSO_CLIENT_ID      Postdesk's client id at that issuer
+POSTDESK_SSO_CLIENT_SECRET  its client secret, or POSTDESK_SSO_CLIENT_SECRET_FILE: a file
+                            holding it (never printed, never logged; none: a public client, PKCE only)
+POSTDESK_SSO_LABEL          the button's text (default "Sign in with single sign-on")
+POSTDESK_SSO_CREATE_STAFF   "1": the first sign-in of someone whose verified email no staff
+                            member has creates one (default: refused)
+POSTDESK_SSO_DOMAINS        comma-separated email domains that may be linked or created
+                            (default: any)
+POSTDESK_SSO_PASSWORDS      "on" (default) or "off": off, a member linked to single sign-on
+                            cannot sign in with a password (`postdesk staff sso-unlink NAME`
+                            gives the password back)
+POSTDESK_SSO_TRUST_EMAIL    "1": take the email as verified when the issuer does not send
+                            email_verified (Entra ID).  Only for an issuer whose directory
+                            alone sets emails: anyone who can set their own email there can
+                            sign in as the staff member with that email.
 """
 
 from __future__ import annotations
@@ -231,3 +253,38 @@ LOGGING = {
 }
 POSTDESK_TAG_PREFIX = os.environ.get("POSTDESK_TAG_PREFIX", "PD")
 POSTDESK_PUBLIC_URL = os.environ.get("POSTDESK_PUBLIC_URL", "").rstrip("/")
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _sso_client_secret() -> str:
+    """The secret itself, or the contents of the file named (kept out of the environment)."""
+    path = os.environ.get("POSTDESK_SSO_CLIENT_SECRET_FILE", "")
+    if path:
+        return Path(path).read_text().strip()
+    return os.environ.get("POSTDESK_SSO_CLIENT_SECRET", "")
+
+
+def _sso_passwords() -> bool:
+    value = os.environ.get("POSTDESK_SSO_PASSWORDS", "on").strip().lower()
+    if value not in ("on", "off"):
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(f"POSTDESK_SSO_PASSWORDS must be on or off, not {value!r}")
+    return value == "on"
+
+
+# Single sign-on for staff (postdesk.signin.sso reads these, and nothing else does).
+POSTDESK_SSO_ISSUER = os.environ.get("POSTDESK_SSO_ISSUER", "").strip()
+POSTDESK_SSO_CLIENT_ID = os.environ.get("POSTDESK_SSO_CLIENT_ID", "").strip()
+POSTDESK_SSO_CLIENT_SECRET = _sso_client_secret()  # "SECRET" in the name: Django's debug pages hide it
+POSTDESK_SSO_LABEL = os.environ.get("POSTDESK_SSO_LABEL", "").strip() or "Sign in with single sign-on"
+POSTDESK_SSO_CREATE_STAFF = _flag("POSTDESK_SSO_CREATE_STAFF")
+POSTDESK_SSO_DOMAINS = [d.strip().lower().lstrip("@") for d in os.environ.get("POSTDESK_SSO_DOMAINS", "").split(",") if d.strip()]
+POSTDESK_SSO_PASSWORDS = _sso_passwords()
+POSTDESK_SSO_TRUST_EMAIL = _flag("POSTDESK_SSO_TRUST_EMAIL")
+# A failed OAuth or single sign-on callback is a failed sign-in (signin.throttle.count_failure):
+# its code and state are masked in axes' failure records, like the password.
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "code", "state"]

@@ -103,10 +103,10 @@ def _accepts(port: int) -> bool:
 
 
 class PostdeskServer:
-    """`postdesk serve` as our child: started with the installation's environment, stopped by
+    """`postdesk serve` as our child: started with the installation's environment (plus `env`), stopped by
     terminating exactly its pid (SIGTERM, then SIGKILL after STOP_TIMEOUT)."""
 
-    def __init__(self, inst: Installation) -> None:
+    def __init__(self, inst: Installation, env: dict[str, str] | None = None) -> None:
         self.inst = inst
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}"
@@ -118,7 +118,7 @@ class PostdeskServer:
         self._log = self.log_file.open("w")
         self.process = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._log, text=True,
-            cwd=inst.work_dir, env=inst.env(), preexec_fn=_die_with_parent,
+            cwd=inst.work_dir, env=inst.env(env), preexec_fn=_die_with_parent,
         )
         self._announced = threading.Event()
         self._reader = threading.Thread(target=self._read_stdout, name="serve-stdout", daemon=True)

@@ -18,6 +18,8 @@ kept in memory under one lock, so a test changes its state directly:
     provider.fail_with(503); provider.fail_with(None)      # /token answers 503, then normally again
     provider.refreshes("alice"), provider.issued("alice")  # counters for assertions (None: all users)
     provider.reset_behaviour()                             # lifetimes, intervals, down/fail back to defaults
+    provider.add_user("bob", "pw", email="b@x.org", email_verified=False)  # None: no email_verified claim
+    provider.id_token_claims = {"aud": ["someone-else"]}   # forced into every id_token (reset_behaviour clears)
 
 Endpoints (all also in the discovery documents, /.well-known/oauth-authorization-server
 and /.well-known/openid-configuration):
@@ -40,7 +42,8 @@ and /.well-known/openid-configuration):
                            revoking an access token revokes that access token only.
     GET  /jwks             the RS256 key of the id_tokens: with `openid` in the scope, the
                            code grant also answers an id_token (sub = username, email,
-                           email_verified, preferred_username, nonce).
+                           email_verified (the user's; left out when None), preferred_username,
+                           nonce, then `id_token_claims`).
     POST /introspect       RFC 7662, for access tokens.  Open to any caller without client
                            authentication: it listens on loopback only, and Dovecot's
                            oauth2 passdb (introspection_mode = post) sends just token=...
@@ -114,6 +117,7 @@ class User:
     username: str
     password: str
     email: str
+    email_verified: bool | None = True  # None: the id_token has no email_verified (as at Entra ID)
 
     def get_user_id(self) -> str:
         return self.username
@@ -285,6 +289,7 @@ class OAuthProvider:
         self.device_interval = DEFAULT_DEVICE_INTERVAL
         self.device_expires_in = DEFAULT_DEVICE_EXPIRES_IN
         self.failing_status: int | None = None
+        self.id_token_claims: dict = {}  # forced into every id_token (a wrong aud, nonce, ...)
         self.authz = _authorization_server(self)
         self.app = _flask_app(self)
         self.port = 0
@@ -407,16 +412,18 @@ class OAuthProvider:
         self.device_interval = DEFAULT_DEVICE_INTERVAL
         self.device_expires_in = DEFAULT_DEVICE_EXPIRES_IN
         self.fail_with(None)
+        self.id_token_claims = {}
         self.up()
 
     # -- users and clients ------------------------------------------------------------
 
-    def add_user(self, username: str, password: str, email: str | None = None) -> User:
-        """A user who can sign in; `email` (for id_tokens) defaults to the username if it
-        is an address, else to username@example.org."""
+    def add_user(self, username: str, password: str, email: str | None = None,
+                 email_verified: bool | None = True) -> User:
+        """A user who can sign in (again: replaced); `email` (for id_tokens) defaults to the
+        username if it is an address, else to username@example.org."""
         email = email or (username if "@" in username else f"{username}@example.org")
         with self.store.lock:
-            user = self.store.users[username] = User(username, password, email)
+            user = self.store.users[username] = User(username, password, email, email_verified)
         return user
 
     def add_client(
@@ -623,7 +630,11 @@ class _OpenIDConnect(OpenIDCode):
         return {"iss": self.provider.issuer, "aud": [client.get_client_id()]}
 
     def generate_user_info(self, user, scope):
-        return UserInfo(sub=user.username, preferred_username=user.username, email=user.email, email_verified=True)
+        info = UserInfo(sub=user.username, preferred_username=user.username, email=user.email)
+        if user.email_verified is not None:
+            info["email_verified"] = user.email_verified
+        info.update(self.provider.id_token_claims)
+        return info
 
 
 def _code_grant(provider: OAuthProvider):

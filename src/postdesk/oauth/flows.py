@@ -55,6 +55,7 @@ class TokenResponse:
     expires_in: int | None
     scope: str
     grant_expires_in: int | None  # refresh_token_expires_in / refresh_expires_in, when the provider tells
+    id_token: str = ""  # OpenID Connect (scope openid): checked by postdesk.signin.sso, never stored
 
     @classmethod
     def from_token(cls, token: Mapping, requested_scope: str) -> TokenResponse:
@@ -64,7 +65,8 @@ class TokenResponse:
                    expires_in=_seconds(token.get("expires_in")),
                    # RFC 6749 section 5.1: no scope in the answer means the one asked for.
                    scope=str(token.get("scope") or requested_scope),
-                   grant_expires_in=_seconds(token.get("refresh_token_expires_in") or token.get("refresh_expires_in")))
+                   grant_expires_in=_seconds(token.get("refresh_token_expires_in") or token.get("refresh_expires_in")),
+                   id_token=str(token.get("id_token") or ""))
 
     def __repr__(self) -> str:  # never a token in a log line or a traceback
         return f"TokenResponse(scope={self.scope!r}, expires_in={self.expires_in})"
@@ -99,12 +101,13 @@ class PendingAuthorization:
         return f"PendingAuthorization(redirect_uri={self.redirect_uri!r})"
 
 
-def start_authorization(client: Client, redirect_uri: str) -> PendingAuthorization:
+def start_authorization(client: Client, redirect_uri: str, **params: str) -> PendingAuthorization:
+    """`params`: more query parameters for the provider (single sign-on adds its `nonce`)."""
     verifier = generate_token(64)  # RFC 7636: 43 to 128 characters of [A-Za-z0-9-._~]
     with _session(client, redirect_uri=redirect_uri) as session:
         url, state = session.create_authorization_url(
             client.endpoints.authorization_endpoint, code_verifier=verifier, scope=client.requested_scope,
-            **dict(client.endpoints.authorize_params))
+            **dict(client.endpoints.authorize_params), **params)
     return PendingAuthorization(url=url, state=state, code_verifier=verifier, redirect_uri=redirect_uri)
 
 

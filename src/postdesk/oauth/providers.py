@@ -7,6 +7,9 @@
     an issuer URL  discovery (RFC 8414, then OpenID Connect); the document must name the same issuer.
                    https only, except on a loopback host, where http is allowed (tests, local set-ups)
 
+Staff single sign-on (postdesk.signin.sso) asks `discover(issuer, openid=True)`: the OpenID
+Connect document only (<issuer>/.well-known/openid-configuration), which names `jwks_uri`.
+
 Discovery is cached per process for DISCOVERY_TTL seconds: a refresh every minute on
 many mailboxes must not fetch the document every time.
 """
@@ -39,6 +42,7 @@ class Endpoints:
     default_scope: str
     device_authorization_endpoint: str = ""  # "": the device grant is not offered
     revocation_endpoint: str = ""
+    jwks_uri: str = ""  # the keys that sign id_tokens (OpenID Connect)
     # Added to every authorization request (Google: access_type=offline, prompt=consent).
     authorize_params: tuple[tuple[str, str], ...] = field(default=())
     # Microsoft's v2 endpoint wants the scope again on a refresh; others take the grant's.
@@ -85,16 +89,19 @@ _cache: dict[str, tuple[float, Endpoints]] = {}
 _cache_lock = threading.Lock()
 
 
-def discover(issuer: str) -> Endpoints:
+def discover(issuer: str, openid: bool = False) -> Endpoints:
+    """The issuer's endpoints; `openid`: from its OpenID Connect document only."""
     issuer = issuer.strip()
     check_url(issuer, "the issuer")
+    key = f"{issuer} openid" if openid else issuer
     with _cache_lock:
-        cached = _cache.get(issuer)
+        cached = _cache.get(key)
     if cached and cached[0] > time.monotonic():
         return cached[1]
-    endpoints = _endpoints_from(issuer, _fetch_document(issuer))
+    urls = discovery_urls(issuer)[1:] if openid else discovery_urls(issuer)
+    endpoints = _endpoints_from(issuer, _fetch_document(issuer, urls))
     with _cache_lock:
-        _cache[issuer] = (time.monotonic() + DISCOVERY_TTL, endpoints)
+        _cache[key] = (time.monotonic() + DISCOVERY_TTL, endpoints)
     return endpoints
 
 
@@ -112,9 +119,9 @@ def discovery_urls(issuer: str) -> list[str]:
             urlunsplit(parts._replace(path=path + "/.well-known/openid-configuration", query="", fragment=""))]
 
 
-def _fetch_document(issuer: str) -> dict:
+def _fetch_document(issuer: str, urls: list[str]) -> dict:
     missing = []
-    for url in discovery_urls(issuer):
+    for url in urls:
         try:
             response = requests.get(url, timeout=TIMEOUT, headers={"Accept": "application/json"})
         except requests.RequestException as exc:
@@ -150,7 +157,8 @@ def _endpoints_from(issuer: str, document: dict) -> Endpoints:
         if not isinstance(document.get(required), str) or not document[required]:
             raise errors.config(f"the discovery document of {issuer} has no {required}")
     found = {key: document.get(key) or "" for key in
-             ("authorization_endpoint", "token_endpoint", "device_authorization_endpoint", "revocation_endpoint")}
+             ("authorization_endpoint", "token_endpoint", "device_authorization_endpoint", "revocation_endpoint",
+              "jwks_uri")}
     for key, url in found.items():
         if url:
             check_url(url, key.replace("_", " "))

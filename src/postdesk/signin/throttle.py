@@ -134,7 +134,8 @@ class ThrottleHandler(AxesDatabaseHandler):
             return
         failures = getattr(request, "axes_failures_since_start", None)
         log.warning("sign-in failed", extra={**fields, "failures": failures})
-        audit.failure(audit.FAILED, request, fields["user"], detail=f"{failures} in a row" if failures else "")
+        if not getattr(request, "postdesk_audited", False):
+            audit.failure(audit.FAILED, request, fields["user"], detail=f"{failures} in a row" if failures else "")
         if getattr(request, "axes_locked_out", False):
             wait = self.remaining_wait(request, credentials)
             request.postdesk_wait = wait
@@ -205,3 +206,69 @@ def unlock(kind: str, name: str, actor=None) -> Unlocked:
     AuditEvent.record(actor, "signin.unlocked", f"{kind} {name}", detail=f"{cleared} failure records cleared")
     log.info("sign-in unlocked", extra={"user" if kind == "account" else "address": name, "count": cleared})
     return Unlocked(kind, name, cleared)
+
+
+# --- ways in that are no password: the single sign-on and OAuth callbacks -------------------
+#
+# A callback with a bad or missing state, an error from the provider, or a refused single
+# sign-on counts as a failed sign-in, for the client address and for the email when known:
+# sent as Django's user_login_failed, so axes' handler (ThrottleHandler) counts and logs it
+# like a wrong password, and the waits, lockout page and unlocking are the password's.
+
+
+# The OAuthError kinds (postdesk.oauth.errors) of a callback that count: what the redirect itself
+# carried (a refusal, a mismatched state, a code the provider would not take).  An unreachable
+# provider or our own settings are no one's failed sign-in.
+COUNTED_OAUTH_ERRORS = ("state", "denied", "expired")
+
+
+def count_failure(request, username: str = "") -> bool:
+    """One failed sign-in by this client (and by `username`, an email, when known).  The
+    caller logs why and writes its own audit row; the handler logs "sign-in failed" (and
+    "sign-in locked" at the limit), and AxesMiddleware answers the lockout page once the
+    limit is reached.  False when not counted (see top_level_navigation)."""
+    from django.contrib.auth.signals import user_login_failed
+
+    if not top_level_navigation(request):
+        return False
+    request.postdesk_audited = True  # the caller's row says more than a bare "failed"
+    # None, not "": an unknown account must not pool every unknown account's failures.
+    user_login_failed.send(sender=__name__, credentials={"username": username or None}, request=request)
+    return True
+
+
+def top_level_navigation(request) -> bool:
+    """Whether a callback was opened as a page, by a person or a script, rather than loaded by
+    another site as an image, a script or a frame.  A callback cannot carry a CSRF token, so
+    without this any web page could lock a whole office's address out with five hidden
+    <img src=".../callback/?state=x">.  Browsers say how a request was made (Fetch Metadata);
+    a client that sends no such header (curl, a script guessing) is counted."""
+    mode = request.META.get("HTTP_SEC_FETCH_MODE", "navigate")
+    dest = request.META.get("HTTP_SEC_FETCH_DEST", "document")
+    return mode == "navigate" and dest == "document"
+
+
+def refused_wait(request, username: str = "") -> timedelta:
+    """How long this client address (and `username`, when known) is refused sign-in now;
+    the same standings as ThrottleHandler.remaining_wait, without asking for a password."""
+    from axes.attempts import get_cool_off_threshold
+    from axes.handlers.proxy import AxesProxyHandler
+
+    AxesProxyHandler.update_request(request)
+    recent = AccessAttempt.objects.filter(attempt_time__gte=get_cool_off_threshold(request))
+    standings = [_standing(recent.filter(ip_address=request.axes_ip_address))]
+    if username:
+        standings.append(_standing(recent.filter(username=username)))
+    now = timezone.now()
+    request.postdesk_wait = max(s.remaining(now) for s in standings)
+    return request.postdesk_wait
+
+
+def refuse_if_locked(request, username: str = ""):
+    """The lockout page when this client (or account) may not sign in now, else None.
+    Asked before a callback talks to its provider: a locked client costs it nothing."""
+    wait = refused_wait(request, username)
+    if wait <= timedelta(0):
+        return None
+    log.warning("sign-in locked", extra={"user": username, "address": request.axes_ip_address, "wait": _minutes(wait)})
+    return lockout_response(request, credentials={"username": username})

@@ -16,29 +16,28 @@ single-use (popped on the first callback) and expires after PENDING_TTL.
 
 from __future__ import annotations
 
+import logging
 import time
 
-from django.conf import settings
 from django.contrib import messages as flash
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from postdesk.models import Mailbox, OAuthGrant
+from postdesk.models import Mailbox, OAuthGrant, SignInEvent
+from postdesk.signin import audit, throttle
 from postdesk.web.access import admin_required
+from postdesk.web.addresses import public_url
 
+log = logging.getLogger("postdesk.signin")
 SESSION_KEY = "postdesk_oauth_pending"
 PENDING_TTL = 15 * 60  # seconds an admin has on the consent page
 MAX_PENDING = 5  # started connections kept per session (older ones dropped)
 
 
 def redirect_uri(request) -> str:
-    """The callback URL to register at the provider: POSTDESK_PUBLIC_URL when set
-    (behind a reverse proxy the request's own address is the proxy's), else this request's."""
-    path = reverse("postdesk_web:oauth_callback")
-    public = getattr(settings, "POSTDESK_PUBLIC_URL", "")
-    return public.rstrip("/") + path if public else request.build_absolute_uri(path)
+    """The callback URL to register at the provider (web.addresses: POSTDESK_PUBLIC_URL when set)."""
+    return public_url(request, "postdesk_web:oauth_callback")
 
 
 @admin_required
@@ -67,9 +66,13 @@ def connect(request, pk: int):
 def callback(request):
     from postdesk.oauth import OAuthError, flows, tokens
 
+    locked = throttle.refuse_if_locked(request)
+    if locked is not None:
+        return locked  # the provider is not asked
     state = request.GET.get("state", "")
     pending = _take(request, state)
     if pending is None:
+        _count_failure(request, "state")
         flash.error(request, "The sign-in could not be finished: its state does not match a Connect started here "
                              "(an old or repeated page, or the session ended). Press Connect again.")
         return redirect("postdesk_web:mailbox_list")
@@ -81,6 +84,8 @@ def callback(request):
         answer = flows.finish_authorization(tokens.client_for(mailbox), _pending_of(state, pending), request.GET.dict())
         tokens.connect(mailbox, answer, actor=request.user)
     except OAuthError as exc:
+        if exc.kind in throttle.COUNTED_OAUTH_ERRORS:
+            _count_failure(request, exc.kind)
         flash.error(request, f"{mailbox.name} was not connected: {exc.message}")
     else:
         flash.success(request, f"Connected {mailbox.name}. Test its connection below.")
@@ -88,6 +93,16 @@ def callback(request):
 
 
 PROVIDER_NAMES = {"microsoft": "Microsoft", "google": "Google"}
+
+
+def _count_failure(request, why: str) -> None:
+    """A refused callback is a failed sign-in of the client address (signin.throttle), as at
+    /login/sso/callback/.  Not of the admin's account: a forged link must not lock them out."""
+    log.warning("mailbox oauth callback refused", extra={"outcome": why, "user": request.user.get_username(),
+                                                         "address": throttle.client_address(request)})
+    audit.record(SignInEvent.FAILED, request, user=request.user, method="mailbox oauth",
+                 detail=f"mailbox OAuth callback refused: {why}")
+    throttle.count_failure(request)
 
 
 def panel(request, mailbox: Mailbox) -> dict | None:

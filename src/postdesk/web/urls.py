@@ -3,12 +3,14 @@ from django.urls import path
 
 from postdesk.web import views
 from postdesk.web import mailboxes, quarantine  # the admin pages
-from postdesk.web import account, lockouts, oauth_connect, replies, signin, signins
+from postdesk.web import account, lockouts, oauth_connect, replies, signin, signins, sso
 
 app_name = "postdesk_web"
 
 urlpatterns = [
     path("login/", signin.SignInView.as_view(), name="login"),
+    path("login/sso/", sso.start, name="sso_start"),
+    path("login/sso/callback/", sso.callback, name="sso_callback"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),  # POST only (Django 5)
     path("", views.home, name="home"),
     path("queue/mailbox/<str:name>/", views.mailbox_queue, name="mailbox"),

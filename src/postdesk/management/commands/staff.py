@@ -1,4 +1,4 @@
-"""postdesk staff add|list|unlock: staff members are Django users."""
+"""postdesk staff add|list|unlock|sso-unlink: staff members are Django users."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from postdesk.management.base import USAGE, PostdeskCommand, read_password
 
 
 class Command(PostdeskCommand):
-    help = "Add and list staff members (add USERNAME --email E [--name N] [--password-stdin] [--admin]; list; unlock NAME [--address])."
+    help = "Add and list staff members (add USERNAME --email E [--name N] [--password-stdin] [--admin]; list; unlock NAME [--address]; sso-unlink NAME)."
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
@@ -24,12 +24,17 @@ class Command(PostdeskCommand):
         unlock = sub.add_parser("unlock", help="let a sign-in locked by failed attempts try again")
         unlock.add_argument("name", help="the user name typed at sign-in (or, with --address, a client address)")
         unlock.add_argument("--address", action="store_true", help="NAME is a client address, not an account")
+        unlink = sub.add_parser("sso-unlink", help="forget a member's single sign-on link (with "
+                                "POSTDESK_SSO_PASSWORDS=off: lets them sign in with a password again)")
+        unlink.add_argument("name", help="the staff member's user name")
 
     def handle(self, *args, **options):
         if options["action"] == "add":
             return self._add(options)
         if options["action"] == "unlock":
             return self._unlock(options)
+        if options["action"] == "sso-unlink":
+            return self._sso_unlink(options)
         return self._list(options)
 
     def _unlock(self, options):
@@ -37,6 +42,15 @@ class Command(PostdeskCommand):
 
         done = throttle.unlock("address" if options["address"] else "account", options["name"])
         self.stdout.write(f"unlocked {done.kind} {done.name} ({done.cleared} failure records cleared)")
+
+    def _sso_unlink(self, options):
+        from postdesk.signin import sso
+
+        user = User.objects.filter(username=options["name"]).first()
+        if user is None:
+            raise self.fail(f"no staff member {options['name']!r}")
+        removed = sso.unlink(user)
+        self.stdout.write(f"unlinked {user.username} from single sign-on ({removed} links removed)")
 
     def _add(self, options):
         username = options["username"]
