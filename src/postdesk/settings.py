@@ -10,6 +10,10 @@ POSTDESK_DEBUG          "1" for Django's debug pages (never in production).
 POSTDESK_ALLOWED_HOSTS  comma-separated host names the web UI answers to.
 POSTDESK_PUBLIC_URL     the address people open Postdesk at (https://desk.example.com),
                         for links and the OAuth2 redirect URL behind a reverse proxy.
+POSTDESK_REQUIRE_2FA    who must sign in with a second factor (postdesk.signin.two_factor):
+                        "off" (default: each member chooses), "admins", or "all".
+                        Members who sign in by single sign-on are exempt.
+POSTDESK_2FA_ISSUER     the name authenticator apps show for Postdesk codes (default "Postdesk").
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 DATA_DIR = Path(os.environ.get("POSTDESK_DATA_DIR", "postdesk-data")).resolve()
 
@@ -98,6 +103,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "postdesk.signin.sessions.AdminRightsMiddleware",
+    # A member who must use two factors and has none yet sees only the enrolment page.
+    "postdesk.signin.two_factor.EnrolmentRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as axes asks: turns a refused sign-in into the "try again in N minutes" page.
@@ -148,6 +155,18 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # refused attempts are lo
 AXES_CLIENT_IP_CALLABLE = "postdesk.signin.throttle.client_address"
 AXES_LOCKOUT_CALLABLE = "postdesk.signin.throttle.lockout_response"
 AXES_VERBOSE = False
+
+
+def _require_2fa() -> str:
+    value = os.environ.get("POSTDESK_REQUIRE_2FA", "off").strip().lower() or "off"
+    if value not in ("off", "admins", "all"):
+        raise ImproperlyConfigured(f"POSTDESK_REQUIRE_2FA must be off, admins or all (not {value!r})")
+    return value
+
+
+# Two factors (postdesk.signin.two_factor): TOTP codes and recovery codes.
+POSTDESK_REQUIRE_2FA = _require_2fa()
+POSTDESK_2FA_ISSUER = os.environ.get("POSTDESK_2FA_ISSUER", "").strip() or "Postdesk"
 
 DATABASES = {"default": _database()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

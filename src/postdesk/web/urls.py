@@ -3,12 +3,13 @@ from django.urls import path
 
 from postdesk.web import views
 from postdesk.web import mailboxes, quarantine  # the admin pages
-from postdesk.web import lockouts, oauth_connect, replies, signin
+from postdesk.web import lockouts, oauth_connect, replies, signin, two_factor
 
 app_name = "postdesk_web"
 
 urlpatterns = [
     path("login/", signin.SignInView.as_view(), name="login"),
+    path("login/code/", two_factor.signin_code, name="signin_code"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),  # POST only (Django 5)
     path("", views.home, name="home"),
     path("queue/mailbox/<str:name>/", views.mailbox_queue, name="mailbox"),
@@ -38,6 +39,8 @@ urlpatterns = [
     path("quarantine/<int:pk>/discard/", quarantine.quarantine_discard, name="quarantine_discard"),
     path("staff/lockouts/", lockouts.lockout_list, name="lockouts"),
     path("staff/lockouts/unlock/", lockouts.lockout_unlock, name="lockout_unlock"),
+    path("staff/<str:name>/reset-2fa/", two_factor.staff_reset_two_factor, name="staff_reset_2fa"),
+    path("account/two-factor/", two_factor.account_two_factor, name="two_factor"),
     path("messages/<int:message_id>/body/", views.message_body, name="message_body"),
     path("inline/<str:token>/", views.inline_image, name="inline_image"),
     path("metrics", views.metrics_view, name="metrics"),

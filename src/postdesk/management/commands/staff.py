@@ -1,4 +1,4 @@
-"""postdesk staff add|list|unlock: staff members are Django users."""
+"""postdesk staff add|list|unlock|reset-2fa: staff members are Django users."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from postdesk.management.base import USAGE, PostdeskCommand, read_password
 
 
 class Command(PostdeskCommand):
-    help = "Add and list staff members (add USERNAME --email E [--name N] [--password-stdin] [--admin]; list; unlock NAME [--address])."
+    help = "Add and list staff members (add USERNAME --email E [--name N] [--password-stdin] [--admin]; list; unlock NAME [--address]; reset-2fa NAME)."
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
@@ -24,12 +24,16 @@ class Command(PostdeskCommand):
         unlock = sub.add_parser("unlock", help="let a sign-in locked by failed attempts try again")
         unlock.add_argument("name", help="the user name typed at sign-in (or, with --address, a client address)")
         unlock.add_argument("--address", action="store_true", help="NAME is a client address, not an account")
+        reset = sub.add_parser("reset-2fa", help="remove a member's authenticator and recovery codes (a lost phone)")
+        reset.add_argument("name", help="the staff member's user name")
 
     def handle(self, *args, **options):
         if options["action"] == "add":
             return self._add(options)
         if options["action"] == "unlock":
             return self._unlock(options)
+        if options["action"] == "reset-2fa":
+            return self._reset_two_factor(options)
         return self._list(options)
 
     def _unlock(self, options):
@@ -37,6 +41,17 @@ class Command(PostdeskCommand):
 
         done = throttle.unlock("address" if options["address"] else "account", options["name"])
         self.stdout.write(f"unlocked {done.kind} {done.name} ({done.cleared} failure records cleared)")
+
+    def _reset_two_factor(self, options):
+        from postdesk.signin import two_factor
+
+        member = User.objects.filter(username=options["name"]).first()
+        if member is None:
+            raise self.fail(f"no staff member {options['name']!r}")
+        if two_factor.reset(member):
+            self.stdout.write(f"reset two-factor sign-in of {member.username}: they sign in with the password and enrol again")
+        else:
+            self.stdout.write(f"{member.username} has no two-factor sign-in to reset")
 
     def _add(self, options):
         username = options["username"]
