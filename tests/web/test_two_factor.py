@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import User
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -154,7 +154,7 @@ def test_a_wrong_code_is_audited_logged_and_throttled(settings, staff, caplog):
     response = client.post("/login/code/", {"code": wrong_code(staff)})
     assert response.status_code == 200 and "That code is not right" in response.content.decode()
     event = SignInEvent.objects.get(kind=SignInEvent.CODE_FAILED)
-    assert event.username == "phil" and event.user is None and event.method == "password" and "1 of 5" in event.detail
+    assert event.username == "phil" and event.user == staff and event.method == "password" and "1 of 5" in event.detail
     assert [r.getMessage() for r in caplog.records if r.name == "postdesk.signin"] == ["sign-in code refused"]
     # Right away, even the right code is not looked at (django-otp's growing delay),
     # and the refusal is not counted as a wrong code.
@@ -434,3 +434,36 @@ def test_single_sign_on_sessions_are_exempt_from_the_requirement(settings, staff
     session[flow.METHOD_KEY] = "sso"
     session.save()
     assert is_signed_in(client)
+
+
+# --- two at once ---------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_code_sent_twice_at_once_passes_once(staff):
+    """The device row is locked while a code is checked (PostgreSQL: SELECT ... FOR
+    UPDATE; SQLite takes the write lock at BEGIN IMMEDIATE, so it never races)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite serialises every writing transaction already")
+    codes = enrol(staff)
+    code = fresh_code(staff)
+    for attempt in (code, codes[0]):
+        barrier = threading.Barrier(2)
+        verdicts = []
+
+        def check(attempt=attempt, barrier=barrier, verdicts=verdicts):
+            try:
+                barrier.wait()
+                verdicts.append(two_factor.check_code(staff, attempt).verdict)
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=check) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(v.value for v in verdicts) == ["accepted", "wrong"], attempt
+        wait_out_throttle(staff)

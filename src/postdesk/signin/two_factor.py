@@ -213,8 +213,8 @@ def give_code(request, pending: flow.Pending, code: str) -> CodeStep:
 def _record_refusal(request, user, pending: flow.Pending, check: CodeCheck, wrong: int) -> None:
     kind = check.kind.value if check.kind else "code"
     detail = f"wrong {kind} code ({wrong} of {MAX_WRONG_CODES})"
-    # Not signed in yet: the audit row names the member by user name.
-    audit.record(SignInEvent.CODE_FAILED, request, username=user.get_username(), method=pending.method, detail=detail)
+    # Not signed in yet (request.user is anonymous): the member is named here.
+    audit.record(SignInEvent.CODE_FAILED, request, user=user, username=user.get_username(), method=pending.method, detail=detail)
     log.warning("sign-in code refused", extra={"user": user.get_username(), "address": client_address(request),
                                                 "kind": kind, "failures": wrong})
 
