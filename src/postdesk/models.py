@@ -9,8 +9,12 @@ Staff are Django users.
 
 from __future__ import annotations
 
+import time
+
 from django.conf import settings
 from django.db import models
+from django_otp.models import Device, ThrottlingMixin, TimestampMixin
+from django_otp.oath import TOTP
 
 DEFAULT_SIZE_LIMIT = 50 * 1024 * 1024
 
@@ -476,3 +480,87 @@ class SsoIdentity(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["issuer", "subject"], name="sso_identity_once")]
+
+
+# --- two factors (postdesk.signin.two_factor) ---------------------------------------------
+
+
+class TotpDevice(TimestampMixin, ThrottlingMixin, Device):
+    """A member's authenticator app: a django-otp device whose seed is encrypted at rest.
+
+    django-otp's own TOTPDevice keeps the seed as plain hex, readable by anyone who
+    reads the database (or a backup of it); here it is encrypted with postdesk.secrets
+    like the mailbox passwords.  The maths is django-otp's (django_otp.oath.TOTP),
+    with a tolerance of one step either way for clocks that drift, and no step
+    accepted twice (last_t), so a code seen over a shoulder is spent once used.
+    The throttling is django-otp's too: after n wrong codes in a row the next is
+    not even checked for THROTTLE_FACTOR * 2**(n-1) seconds.
+
+    `confirmed` is False until the member has typed a code from the app: an
+    unconfirmed device is never asked for, nor accepted, at sign-in.  One device
+    per member (a second phone is the recovery codes' job).
+    """
+
+    STEP = 30
+    DIGITS = 6
+    TOLERANCE = 1  # steps either side of now
+    THROTTLE_FACTOR = 1  # seconds; django-otp's OTP_TOTP_THROTTLE_FACTOR overrides
+
+    encrypted_key = models.TextField()  # postdesk.secrets.encrypt(seed as hex)
+    last_t = models.BigIntegerField(default=-1)  # the time step of the last code accepted
+
+    confirmed = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user"], name="totp_device_per_member")]
+
+    @property
+    def bin_key(self) -> bytes:
+        from postdesk import secrets
+
+        return bytes.fromhex(secrets.decrypt(self.encrypted_key))
+
+    def set_key(self, key: bytes) -> None:
+        from postdesk import secrets
+
+        self.encrypted_key = secrets.encrypt(key.hex())
+
+    def totp(self, at: float | None = None) -> TOTP:
+        totp = TOTP(self.bin_key, self.STEP, 0, self.DIGITS)
+        if at is not None:
+            totp.time = at
+        return totp
+
+    def verify_token(self, token) -> bool:
+        """django-otp's contract: True once per good code; a wrong one counts
+        towards the throttle, one sent while throttled is not even looked at."""
+        allowed, _ = self.verify_is_allowed()
+        if not allowed:
+            return False
+        token = str(token).strip()
+        totp = self.totp(time.time())
+        if len(token) == self.DIGITS and token.isdigit() and totp.verify(int(token), self.TOLERANCE, self.last_t + 1):
+            self.last_t = totp.t()
+            self.throttle_reset(commit=False)
+            self.set_last_used_timestamp(commit=False)
+            self.save()
+            return True
+        self.throttle_increment(commit=True)
+        return False
+
+    def get_throttle_factor(self) -> int:
+        return getattr(settings, "OTP_TOTP_THROTTLE_FACTOR", self.THROTTLE_FACTOR)
+
+
+class RecoveryCode(models.Model):
+    """One of a member's single-use recovery codes, kept as a digest only
+    (postdesk.signin.two_factor.digest); used_at is set by the one UPDATE that
+    spends it, so two sign-ins racing with the same code cannot both pass."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    digest = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "digest"], name="recovery_code_once")]

@@ -1,4 +1,5 @@
-"""Mailbox passwords, encrypted at rest (Fernet: AES-128-CBC + HMAC-SHA256).
+"""Secrets at rest: mailbox passwords and tokens, two-factor seeds (postdesk.models.TotpDevice),
+encrypted with Fernet (AES-128-CBC + HMAC-SHA256).
 
 The key is derived from POSTDESK_SECRET_KEY when set (so several hosts sharing
 one database share it too), else kept in the data dir as `mailbox.key` (0600).

@@ -39,6 +39,10 @@ POSTDESK_SSO_TRUST_EMAIL    "1": take the email as verified when the issuer does
                             email_verified (Entra ID).  Only for an issuer whose directory
                             alone sets emails: anyone who can set their own email there can
                             sign in as the staff member with that email.
+POSTDESK_REQUIRE_2FA    who must sign in with a second factor (postdesk.signin.two_factor):
+                        "off" (default: each member chooses), "admins", or "all".
+                        Members who sign in by single sign-on are exempt.
+POSTDESK_2FA_ISSUER     the name authenticator apps show for Postdesk codes (default "Postdesk").
 """
 
 from __future__ import annotations
@@ -162,6 +166,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "postdesk.signin.sessions.AdminRightsMiddleware",
     "postdesk.signin.sessions.LastSeenMiddleware",  # "last active" in the register of open sessions
+    # A member who must use two factors and has none yet sees only the enrolment page.
+    "postdesk.signin.two_factor.EnrolmentRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as axes asks: turns a refused sign-in into the "try again in N minutes" page.
@@ -216,6 +222,18 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # refused attempts are lo
 AXES_CLIENT_IP_CALLABLE = "postdesk.signin.throttle.client_address"
 AXES_LOCKOUT_CALLABLE = "postdesk.signin.throttle.lockout_response"
 AXES_VERBOSE = False
+
+
+def _require_2fa() -> str:
+    value = os.environ.get("POSTDESK_REQUIRE_2FA", "off").strip().lower() or "off"
+    if value not in ("off", "admins", "all"):
+        raise ImproperlyConfigured(f"POSTDESK_REQUIRE_2FA must be off, admins or all (not {value!r})")
+    return value
+
+
+# Two factors (postdesk.signin.two_factor): TOTP codes and recovery codes.
+POSTDESK_REQUIRE_2FA = _require_2fa()
+POSTDESK_2FA_ISSUER = os.environ.get("POSTDESK_2FA_ISSUER", "").strip() or "Postdesk"
 
 DATABASES = {"default": _database()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -42,6 +42,7 @@ class Pending:
     remember: bool
     next_url: str
     started: float
+    wrong_codes: int = 0  # codes refused in this sign-in (two_factor.MAX_WRONG_CODES ends it)
 
     @property
     def expired(self) -> bool:
@@ -74,6 +75,21 @@ def pending(request) -> Pending | None:
         request.session.pop(PENDING_KEY, None)
         return None
     return found
+
+
+def note_wrong_code(request) -> int:
+    """Count a refused code against the pending sign-in; how many it has had."""
+    data = request.session.get(PENDING_KEY)
+    if not data:
+        return 0
+    data["wrong_codes"] = data.get("wrong_codes", 0) + 1
+    request.session[PENDING_KEY] = data  # reassigned so the session is saved
+    return data["wrong_codes"]
+
+
+def abandon(request) -> None:
+    """Drop the pending sign-in: the member starts again from the first factor."""
+    request.session.pop(PENDING_KEY, None)
 
 
 def complete(request, user, *, method: str, remember: bool) -> None:

@@ -3,7 +3,7 @@ from django.urls import path
 
 from postdesk.web import views
 from postdesk.web import mailboxes, quarantine  # the admin pages
-from postdesk.web import account, lockouts, oauth_connect, replies, signin, signins, sso
+from postdesk.web import account, lockouts, oauth_connect, replies, signin, signins, sso, two_factor
 
 app_name = "postdesk_web"
 
@@ -11,6 +11,7 @@ urlpatterns = [
     path("login/", signin.SignInView.as_view(), name="login"),
     path("login/sso/", sso.start, name="sso_start"),
     path("login/sso/callback/", sso.callback, name="sso_callback"),
+    path("login/code/", two_factor.signin_code, name="signin_code"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),  # POST only (Django 5)
     path("", views.home, name="home"),
     path("queue/mailbox/<str:name>/", views.mailbox_queue, name="mailbox"),
@@ -46,6 +47,8 @@ urlpatterns = [
     path("account/", account.account, name="account"),
     path("account/sessions/<int:pk>/end/", account.end_session, name="account_session_end"),
     path("account/sessions/end-others/", account.end_other_sessions, name="account_sessions_end_others"),
+    path("staff/<str:name>/reset-2fa/", two_factor.staff_reset_two_factor, name="staff_reset_2fa"),
+    path("account/two-factor/", two_factor.account_two_factor, name="two_factor"),
     path("messages/<int:message_id>/body/", views.message_body, name="message_body"),
     path("inline/<str:token>/", views.inline_image, name="inline_image"),
     path("metrics", views.metrics_view, name="metrics"),

@@ -1,4 +1,4 @@
-"""postdesk staff add|list|unlock|sso-unlink: staff members are Django users."""
+"""postdesk staff add|list|unlock|reset-2fa|sso-unlink: staff members are Django users."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from postdesk.management.base import USAGE, PostdeskCommand, read_password
 
 
 class Command(PostdeskCommand):
-    help = "Add and list staff members (add USERNAME --email E [--name N] [--password-stdin] [--admin]; list; unlock NAME [--address]; sso-unlink NAME)."
+    help = "Add and list staff members (add USERNAME --email E [--name N] [--password-stdin] [--admin]; list; unlock NAME [--address]; reset-2fa NAME; sso-unlink NAME)."
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
@@ -27,6 +27,8 @@ class Command(PostdeskCommand):
         unlink = sub.add_parser("sso-unlink", help="forget a member's single sign-on link (with "
                                 "POSTDESK_SSO_PASSWORDS=off: lets them sign in with a password again)")
         unlink.add_argument("name", help="the staff member's user name")
+        reset = sub.add_parser("reset-2fa", help="remove a member's authenticator and recovery codes (a lost phone)")
+        reset.add_argument("name", help="the staff member's user name")
 
     def handle(self, *args, **options):
         if options["action"] == "add":
@@ -35,6 +37,8 @@ class Command(PostdeskCommand):
             return self._unlock(options)
         if options["action"] == "sso-unlink":
             return self._sso_unlink(options)
+        if options["action"] == "reset-2fa":
+            return self._reset_two_factor(options)
         return self._list(options)
 
     def _unlock(self, options):
@@ -51,6 +55,17 @@ class Command(PostdeskCommand):
             raise self.fail(f"no staff member {options['name']!r}")
         removed = sso.unlink(user)
         self.stdout.write(f"unlinked {user.username} from single sign-on ({removed} links removed)")
+
+    def _reset_two_factor(self, options):
+        from postdesk.signin import two_factor
+
+        member = User.objects.filter(username=options["name"]).first()
+        if member is None:
+            raise self.fail(f"no staff member {options['name']!r}")
+        if two_factor.reset(member):
+            self.stdout.write(f"reset two-factor sign-in of {member.username}: they sign in with the password and enrol again")
+        else:
+            self.stdout.write(f"{member.username} has no two-factor sign-in to reset")
 
     def _add(self, options):
         username = options["username"]
