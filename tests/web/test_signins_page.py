@@ -8,6 +8,7 @@ import re
 
 import pytest
 from django.conf import settings as django_settings
+from django.contrib.auth.models import User
 from django.test import Client
 
 from postdesk.models import AuditEvent, SignInEvent, StaffSession
@@ -139,3 +140,53 @@ def test_an_admin_ending_their_own_session_is_signed_out(admin):
     assert ada.get("/staff/signins/")["Location"].startswith("/login/")
     assert not StaffSession.objects.exists()
     assert AuditEvent.objects.get(kind="signin.session_ended").actor == admin
+
+
+def test_the_staff_list_says_how_each_member_signs_in_and_resets_a_lost_phone(client):
+    from postdesk.models import SsoIdentity, TotpDevice
+    from postdesk.signin import two_factor
+
+    ada = User.objects.create_superuser("ada", "ada@example.com", "pw")
+    phil = User.objects.create_user("phil", "phil@example.com", "pw")
+    TotpDevice.objects.create(user=phil, name="phone", encrypted_key="x", confirmed=True)
+    SsoIdentity.objects.create(user=ada, issuer="https://idp.example", subject="s1", email="ada@example.com")
+    client.force_login(ada)
+    page = client.get("/staff/signins/")
+    rows = {m.username: m for m in page.context["members"]}
+    assert rows["ada"].admin and rows["ada"].sso and rows["ada"].last_signed_in is not None
+    assert rows["phil"].two_factor and not rows["phil"].sso and rows["phil"].last_signed_in is None
+    assert 'action="/staff/phil/reset-2fa/"' in page.content.decode()
+    assert 'action="/staff/ada/reset-2fa/"' not in page.content.decode()
+    answer = client.post("/staff/phil/reset-2fa/", {"next": "/staff/signins/"})
+    assert answer.status_code == 302 and answer.url == "/staff/signins/"
+    assert not two_factor.status(phil).on
+
+
+def test_the_account_page_says_how_the_member_signs_in(client):
+    phil = User.objects.create_user("phil", "phil@example.com", "pw")
+    client.force_login(phil)
+    page = client.get("/account/").content.decode()
+    assert "Two-factor sign-in" in page and 'href="/account/two-factor/"' in page and "Set up" in page
+
+
+def test_staff_list_says_who_has_two_factors_and_single_sign_on():
+    import io
+    import json
+
+    from django.core.management import call_command
+
+    from postdesk.models import SsoIdentity, TotpDevice
+
+    ada = User.objects.create_superuser("ada", "ada@example.com", "pw")
+    phil = User.objects.create_user("phil", "phil@example.com", "pw")
+    TotpDevice.objects.create(user=phil, name="phone", encrypted_key="x", confirmed=True)
+    SsoIdentity.objects.create(user=ada, issuer="https://idp.example", subject="s1", email="ada@example.com")
+    out = io.StringIO()
+    call_command("staff", "list", stdout=out)
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("ada") and lines[0].endswith("(admin, sso)")
+    assert lines[1].startswith("phil") and lines[1].endswith("(2fa)")
+    out = io.StringIO()
+    call_command("staff", "list", "--json", stdout=out)
+    rows = {r["username"]: r for r in json.loads(out.getvalue())}
+    assert rows["phil"]["two_factor"] and not rows["phil"]["sso"] and rows["phil"]["last_signed_in"] is None

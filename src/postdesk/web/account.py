@@ -1,7 +1,7 @@
-"""The member's own account page (/account/): their open sessions, ending one, and
-signing out everywhere else.  The rules are in postdesk.signin.sessions.
-
-Another page (/account/two-factor/) is linked from here by the lead.
+"""The member's own account page (/account/): how they sign in (two factors, single
+sign-on), their open sessions, ending one, and signing out everywhere else.  The rules
+are in postdesk.signin (sessions, two_factor, sso); two factors have their own page
+(/account/two-factor/, web/two_factor.py), linked from here.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from postdesk.signin import sessions
+from postdesk.signin import sessions, sso, two_factor
 from postdesk.web.views import _nav
 
 CURRENT = "account"
@@ -24,6 +24,9 @@ def account(request):
         "current": CURRENT,
         "title": "Your account",
         "sessions": sessions.open_sessions(request.user, current_key=request.session.session_key),
+        "two_factor": two_factor.status(request.user),
+        "sso_emails": [i.email for i in request.user.sso_identities.all()],
+        "sso_label": sso.config().label if sso.config().enabled else "",
         **_nav(request),
     }
     return render(request, "postdesk/account.html", context)

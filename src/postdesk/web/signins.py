@@ -1,5 +1,6 @@
-"""Admin page: the sign-in log (/staff/signins/), the current lockouts, and every
-member's open sessions with an "End".
+"""Admin page: the sign-in log (/staff/signins/), the current lockouts, every
+member's open sessions with an "End", and how each member signs in (two factors,
+single sign-on, last sign-in) with "Reset two-factor" for a lost phone.
 
 The filters are GET parameters (kind, user, address), so a filtered view is a
 link an admin can share.  The rules are in postdesk.signin (audit, sessions, throttle).
@@ -17,7 +18,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from postdesk.models import SignInEvent
-from postdesk.signin import browsers, sessions, throttle
+from postdesk.signin import audit, browsers, sessions, throttle
 from postdesk.web.access import admin_required
 from postdesk.web.views import _nav
 
@@ -74,6 +75,7 @@ def signin_log(request):
         "kinds": SignInEvent.KINDS,
         "lockouts": throttle.current_lockouts(),
         "sessions": sessions.open_sessions(current_key=request.session.session_key),
+        "members": audit.members(),
         **_nav(request),
     }
     return render(request, "postdesk/signins.html", context)

@@ -83,11 +83,17 @@ class Command(PostdeskCommand):
         self.stdout.write(f"added staff member {username}")
 
     def _list(self, options):
-        rows = [
-            {"username": u.username, "email": u.email, "name": u.get_full_name(), "admin": u.is_superuser}
-            for u in User.objects.filter(is_active=True).order_by("username")
-        ]
+        from postdesk.signin import audit
+
+        signs_in = {m.username: m for m in audit.members()}
+        rows = []
+        for u in User.objects.filter(is_active=True).order_by("username"):
+            how = signs_in[u.username]
+            rows.append({"username": u.username, "email": u.email, "name": u.get_full_name(), "admin": u.is_superuser,
+                         "two_factor": how.two_factor, "sso": how.sso,
+                         "last_signed_in": how.last_signed_in.isoformat() if how.last_signed_in else None})
         if options["json"]:
             return self.emit_json(rows)
         for row in rows:
-            self.stdout.write(f"{row['username']:<20} {row['email']:<30} {row['name']}{'  (admin)' if row['admin'] else ''}")
+            marks = [m for m, on in (("admin", row["admin"]), ("2fa", row["two_factor"]), ("sso", row["sso"])) if on]
+            self.stdout.write(f"{row['username']:<20} {row['email']:<30} {row['name']}{'  (' + ', '.join(marks) + ')' if marks else ''}")
