@@ -13,6 +13,7 @@ import time
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django_otp.models import Device, ThrottlingMixin, TimestampMixin
 from django_otp.oath import TOTP
 
@@ -550,6 +551,16 @@ class TotpDevice(TimestampMixin, ThrottlingMixin, Device):
 
     def get_throttle_factor(self) -> int:
         return getattr(settings, "OTP_TOTP_THROTTLE_FACTOR", self.THROTTLE_FACTOR)
+
+    def verify_is_allowed(self):
+        """django-otp's doubling delay, capped at the password throttle's longest wait
+        (POSTDESK_SIGNIN_MAX_WAIT): uncapped, someone who knows the password could keep
+        sending wrong codes until the real member is locked out for years."""
+        allowed, why = super().verify_is_allowed()
+        if allowed or self.throttling_failure_timestamp is None:
+            return allowed, why
+        waited = timezone.now() - self.throttling_failure_timestamp
+        return (True, None) if waited >= settings.POSTDESK_SIGNIN_MAX_WAIT else (allowed, why)
 
 
 class RecoveryCode(models.Model):

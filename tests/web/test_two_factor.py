@@ -179,6 +179,19 @@ def test_the_delay_grows_with_each_wrong_code(staff):
         assert info["locked_until"] - device.throttling_failure_timestamp == timedelta(seconds=wait)
 
 
+def test_the_delay_stops_at_the_password_throttles_longest_wait(staff, settings):
+    """Someone who knows the password must not lock the real member out for years with wrong codes."""
+    enrol(staff)
+    device = TotpDevice.objects.get(user=staff)
+    device.throttling_failure_count = 40  # 2**39 seconds uncapped
+    device.throttling_failure_timestamp = timezone.now() - settings.POSTDESK_SIGNIN_MAX_WAIT + timedelta(seconds=30)
+    device.save()
+    assert device.verify_is_allowed()[0] is False
+    device.throttling_failure_timestamp -= timedelta(seconds=31)
+    device.save()
+    assert device.verify_is_allowed() == (True, None)
+
+
 def test_five_wrong_codes_drop_the_pending_sign_in(staff):
     enrol(staff)
     client = at_code_step()
