@@ -219,7 +219,7 @@ POSTDESK_SIGNIN_FIRST_WAIT, POSTDESK_SIGNIN_MAX_WAIT = _signin_waits(remembered=
 POSTDESK_SIGNIN_LOG_DAYS = _positive_int("POSTDESK_SIGNIN_LOG_DAYS", 90)
 AXES_RESET_ON_SUCCESS = True  # a good sign-in ends the run of failures
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # refused attempts are logged, not counted
-AXES_CLIENT_IP_CALLABLE = "postdesk.signin.throttle.client_address"
+AXES_CLIENT_IP_CALLABLE = "postdesk.signin.client.client_address"
 AXES_LOCKOUT_CALLABLE = "postdesk.signin.throttle.lockout_response"
 AXES_VERBOSE = False
 

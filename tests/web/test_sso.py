@@ -21,7 +21,7 @@ from django.core.management import call_command
 
 from postdesk.models import AuditEvent, SignInEvent, SsoIdentity
 from postdesk.oauth import providers
-from postdesk.signin import flow, throttle
+from postdesk.signin import sessions, throttle
 
 pytestmark = pytest.mark.django_db
 
@@ -132,7 +132,7 @@ def test_first_sign_in_links_the_member_with_that_verified_email(client, sso, ph
     assert query["redirect_uri"] == CALLBACK and set(query["scope"].split()) == {"openid", "email", "profile"}
     answer = come_back(client, consent(provider_url(page), name))
     assert answer.status_code == 302 and answer["Location"] == "/"
-    assert signed_in_as(client) == phil and client.session[flow.METHOD_KEY] == "sso"
+    assert signed_in_as(client) == phil and client.session[sessions.METHOD_KEY] == "sso"
     assert client.session.get_expire_at_browser_close()  # "keep me signed in" was not ticked
     identity = SsoIdentity.objects.get(user=phil)
     assert (identity.issuer, identity.subject, identity.email) == (sso.issuer, name, "phil@example.org")

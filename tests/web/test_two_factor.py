@@ -21,7 +21,7 @@ from django_otp.oath import TOTP
 
 from postdesk import settings as postdesk_settings
 from postdesk.models import AuditEvent, RecoveryCode, SignInEvent, TotpDevice
-from postdesk.signin import flow, two_factor
+from postdesk.signin import sessions, two_factor
 from postdesk.signin.two_factor import Verdict
 
 pytestmark = pytest.mark.django_db
@@ -84,7 +84,7 @@ def is_signed_in(client: Client) -> bool:
 
 
 def signed_in_method(client: Client) -> str | None:
-    return client.session.get(flow.METHOD_KEY)
+    return client.session.get(sessions.METHOD_KEY)
 
 
 # --- who is asked for a code ---------------------------------------------------------------
@@ -444,7 +444,7 @@ def test_single_sign_on_sessions_are_exempt_from_the_requirement(settings, staff
     client = Client()
     client.force_login(staff)
     session = client.session
-    session[flow.METHOD_KEY] = "sso"
+    session[sessions.METHOD_KEY] = "sso"
     session.save()
     assert is_signed_in(client)
 

@@ -7,7 +7,8 @@ A sign-in goes through these steps; each module owns one of them:
 - flow.py       the steps of one sign-in: a first factor (password or single
                 sign-on) leaves a *pending* sign-in in the session; `complete()`
                 turns it into a Django login once every factor that is required
-                has been given.  Every way in ends in `complete()`.
+                has been given.  Every way in ends in `complete()`.  The code
+                step (`give_code()`) is here too.
 - two_factor.py TOTP and recovery codes (django-otp): who must use them
                 (POSTDESK_REQUIRE_2FA), enrolment, checking a code.
 - sso.py        OpenID Connect for staff (POSTDESK_SSO_*): the provider round
@@ -16,6 +17,10 @@ A sign-in goes through these steps; each module owns one of them:
                 early, and the register of open sessions ("your sessions").
 - audit.py      the sign-in log admins read: SignInEvent rows and log lines.
 - browsers.py   a browser in words from its User-Agent, for the sessions and the log.
+- client.py     the client's address (the trusted proxy's rule).
+
+Imports run one way: flow -> two_factor -> sessions -> audit -> client, and
+throttle -> audit; sso -> flow.
 
 The pages are in postdesk.web (signin pages, account pages, admin pages); they
 call these modules and hold no rule of their own.

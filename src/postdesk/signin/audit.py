@@ -27,7 +27,7 @@ from django.db.models import Count, Max
 from django.utils import timezone
 
 from postdesk.models import SignInEvent, TotpDevice
-from postdesk.signin.throttle import client_address
+from postdesk.signin.client import client_address
 
 SIGNED_IN = SignInEvent.SIGNED_IN
 FAILED = SignInEvent.FAILED

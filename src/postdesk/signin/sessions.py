@@ -19,7 +19,7 @@ every member's at /staff/signins/):
 
 - a row when a member signs in (`on_sign_in`, on Django's user_logged_in: the
   session key is the one login() has just made), with how (flow's method), from
-  where (throttle.client_address) and with what browser (User-Agent);
+  where (client.client_address) and with what browser (User-Agent);
 - its last activity, written at most once a minute (`LastSeenMiddleware`: the
   session, saved on every request anyway, remembers when it was last written),
   and its key followed when Django changes it (a password changed in this session);
@@ -51,10 +51,10 @@ from django.utils.crypto import constant_time_compare
 
 from postdesk.models import AuditEvent, StaffSession
 from postdesk.signin import audit, browsers
-from postdesk.signin.flow import METHOD_KEY
-from postdesk.signin.throttle import client_address
+from postdesk.signin.client import client_address
 
 REMEMBER_FIELD = "remember"
+METHOD_KEY = "postdesk_signin_method"  # how the session was signed in ("password+totp", "sso", ...), set by flow.complete
 _ADMIN_KEY = "postdesk_admin"
 _SEEN_KEY = "postdesk_seen"  # time.time() when this session's last_seen_at was last written
 _REGISTERED_KEY = "postdesk_registered"  # the session key its register row is under

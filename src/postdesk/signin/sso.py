@@ -56,6 +56,7 @@ from joserfc.jwk import KeySet
 
 from postdesk.models import SignInEvent, SsoIdentity
 from postdesk.signin import audit, flow, throttle
+from postdesk.signin.client import client_address
 
 log = logging.getLogger("postdesk.signin")
 
@@ -195,7 +196,7 @@ def finish(request, query: Mapping[str, str]) -> SsoOutcome:
         return refuse(request, outcome.reason, outcome.message, email=outcome.email, pending=pending)
     _used(cfg, claims["sub"])
     log.info(f"single sign-on {outcome.outcome.value}", extra={"user": outcome.user.get_username(),
-                                                               "address": throttle.client_address(request)})
+                                                               "address": client_address(request)})
     return SsoOutcome(outcome.outcome, outcome.user, outcome.email, pending=pending)
 
 
@@ -215,7 +216,7 @@ def refuse(request, reason: str, message: str, *, email: str = "", pending: Pend
     audit.record(SignInEvent.SSO_FAILED, request, user=user, username=email, method=METHOD,
                  detail=f"{reason}: {message}")
     log.warning("single sign-on refused", extra={"outcome": reason, "user": email,
-                                                  "address": throttle.client_address(request)})
+                                                  "address": client_address(request)})
     if counted:
         throttle.count_failure(request, email)
     return SsoOutcome(Outcome.REFUSED, email=email, reason=reason, message=message, pending=pending)
@@ -224,7 +225,7 @@ def refuse(request, reason: str, message: str, *, email: str = "", pending: Pend
 def _locked(request, email: str, pending: PendingSso) -> SsoOutcome:
     # Refused before linking and not counted, like a password typed for a locked account.
     audit.record(SignInEvent.SSO_FAILED, request, username=email, method=METHOD, detail="locked")
-    log.warning("sign-in locked", extra={"user": email, "address": throttle.client_address(request)})
+    log.warning("sign-in locked", extra={"user": email, "address": client_address(request)})
     return SsoOutcome(Outcome.LOCKED, email=email, reason="locked", pending=pending)
 
 

@@ -15,7 +15,7 @@ is ours, all in this module:
   AXES_COOLOFF_TIME (a day) and we decide "locked until when" here
   (ThrottleHandler.is_locked).  An attacker thus gets about 10 guesses in the
   first hour and one an hour after that.
-- the client address, by the same rule as the web server (client_address),
+- the client address: postdesk.signin.client, the web server's rule,
 - the page that says how long to wait (lockout_response), the same for an
   account that does not exist,
 - the log lines: "sign-in failed" and "sign-in locked", with user and address, and
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -39,6 +38,8 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.db.models import Max, Sum
 from django.shortcuts import render
 from django.utils import timezone
+
+from postdesk.signin import audit
 
 log = logging.getLogger("postdesk.signin")
 
@@ -67,17 +68,6 @@ def wait_after(failures: int) -> timedelta:
     return min(first * 2**doublings, longest)
 
 
-def client_address(request) -> str:
-    """The client's address, by the web server's rule (postdesk.web.server): a
-    request from POSTDESK_TRUSTED_PROXY is for the last address that proxy put in
-    X-Forwarded-For; from anyone else the header is ignored (it could be forged).
-    Behind waitress with the proxy set, REMOTE_ADDR is already the client."""
-    remote = request.META.get("REMOTE_ADDR", "")
-    proxy = os.environ.get("POSTDESK_TRUSTED_PROXY", "")
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if proxy and remote == proxy and forwarded:
-        return forwarded.split(",")[-1].strip() or remote
-    return remote
 
 
 @dataclass(frozen=True)
@@ -122,8 +112,6 @@ class ThrottleHandler(AxesDatabaseHandler):
         super().user_login_failed(sender, credentials, request=request, **kwargs)
         if request is None:
             return
-        from postdesk.signin import audit  # audit reads client_address from here
-
         fields = {"user": get_client_username(request, credentials) or "", "address": request.axes_ip_address}
         if refused:
             # Refused before the password was looked at: not counted, so

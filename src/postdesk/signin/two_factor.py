@@ -19,7 +19,7 @@ The codes
     shown once, kept as digests (digest()), and each is spent by one UPDATE.
     Wrong codes, whatever their kind, count towards the device's throttle
     (django-otp's growing delay: 1, 2, 4, ... seconds); a sign-in that gets
-    MAX_WRONG_CODES wrong codes is dropped and starts again at the password.
+    flow.MAX_WRONG_CODES wrong codes is dropped and starts again at the password.
 
 Every change (on, off, new recovery codes, an admin's reset) writes an
 AuditEvent ("2fa.enabled", "2fa.disabled", "2fa.recovery_codes", "2fa.reset").
@@ -42,14 +42,12 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 
-from postdesk.models import AuditEvent, RecoveryCode, SignInEvent, TotpDevice
+from postdesk.models import AuditEvent, RecoveryCode, TotpDevice
 from postdesk.secrets import SecretError
-from postdesk.signin import audit, flow
-from postdesk.signin.throttle import client_address
+from postdesk.signin.sessions import METHOD_KEY
 
 log = logging.getLogger("postdesk.signin")
 
-MAX_WRONG_CODES = 5  # in one pending sign-in; then back to the password
 SEED_BYTES = 20  # 160 bits, the size RFC 4226 recommends
 RECOVERY_CODES = 10
 RECOVERY_LENGTH = 12  # characters of RECOVERY_ALPHABET: 60 bits each
@@ -168,55 +166,6 @@ def _check_totp(device: TotpDevice, code: str) -> CodeCheck:
         log.error("two-factor seed cannot be decrypted", extra={"user": device.user.get_username()})
         good = False
     return CodeCheck(Verdict.ACCEPTED if good else Verdict.WRONG, CodeKind.TOTP)
-
-
-# --- the code step of a sign-in ------------------------------------------------------------
-
-
-class StepOutcome(Enum):
-    SIGNED_IN = "signed in"
-    WRONG = "wrong"  # try again
-    THROTTLED = "throttled"  # wait, then try again
-    DROPPED = "dropped"  # too many wrong codes (or the member is gone): back to the password
-
-
-@dataclass(frozen=True)
-class CodeStep:
-    outcome: StepOutcome
-    check: CodeCheck | None = None
-    method: str = ""  # the session's sign-in method when SIGNED_IN
-    tries_left: int = 0  # when WRONG
-
-
-def give_code(request, pending: flow.Pending, code: str) -> CodeStep:
-    """The second step of a pending sign-in: a good code completes it (flow.complete);
-    a wrong one is audited, logged and counted, and the MAX_WRONG_CODES-th drops it."""
-    user = pending.user()
-    if user is None:
-        flow.abandon(request)
-        return CodeStep(StepOutcome.DROPPED)
-    check = check_code(user, code)
-    if check.verdict is Verdict.THROTTLED:
-        return CodeStep(StepOutcome.THROTTLED, check)
-    if check.accepted:
-        method = f"{pending.method}+{check.kind.value}"
-        flow.complete(request, user, method=method, remember=pending.remember)
-        return CodeStep(StepOutcome.SIGNED_IN, check, method)
-    wrong = flow.note_wrong_code(request)
-    _record_refusal(request, user, pending, check, wrong)
-    if wrong >= MAX_WRONG_CODES:
-        flow.abandon(request)
-        return CodeStep(StepOutcome.DROPPED, check)
-    return CodeStep(StepOutcome.WRONG, check, tries_left=MAX_WRONG_CODES - wrong)
-
-
-def _record_refusal(request, user, pending: flow.Pending, check: CodeCheck, wrong: int) -> None:
-    kind = check.kind.value if check.kind else "code"
-    detail = f"wrong {kind} code ({wrong} of {MAX_WRONG_CODES})"
-    # Not signed in yet (request.user is anonymous): the member is named here.
-    audit.record(SignInEvent.CODE_FAILED, request, user=user, username=user.get_username(), method=pending.method, detail=detail)
-    log.warning("sign-in code refused", extra={"user": user.get_username(), "address": client_address(request),
-                                                "kind": kind, "failures": wrong})
 
 
 # --- recovery codes ------------------------------------------------------------------------
@@ -448,7 +397,7 @@ class EnrolmentRequiredMiddleware:
     def __call__(self, request):
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated and not _always_open(request.path):
-            if must_enrol(user, request.session.get(flow.METHOD_KEY, "")):
+            if must_enrol(user, request.session.get(METHOD_KEY, "")):
                 return redirect("postdesk_web:two_factor")
         return self.get_response(request)
 

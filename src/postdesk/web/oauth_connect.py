@@ -26,6 +26,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from postdesk.models import Mailbox, OAuthGrant, SignInEvent
 from postdesk.signin import audit, throttle
+from postdesk.signin.client import client_address
 from postdesk.web.access import admin_required
 from postdesk.web.addresses import public_url
 
@@ -99,7 +100,7 @@ def _count_failure(request, why: str) -> None:
     """A refused callback is a failed sign-in of the client address (signin.throttle), as at
     /login/sso/callback/.  Not of the admin's account: a forged link must not lock them out."""
     log.warning("mailbox oauth callback refused", extra={"outcome": why, "user": request.user.get_username(),
-                                                         "address": throttle.client_address(request)})
+                                                         "address": client_address(request)})
     audit.record(SignInEvent.FAILED, request, user=request.user, method="mailbox oauth",
                  detail=f"mailbox OAuth callback refused: {why}")
     throttle.count_failure(request)

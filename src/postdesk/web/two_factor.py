@@ -20,7 +20,8 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
 from postdesk.signin import flow, two_factor
-from postdesk.signin.two_factor import CodeCheck, StepOutcome, TurnOff, Verdict
+from postdesk.signin.flow import StepOutcome
+from postdesk.signin.two_factor import CodeCheck, TurnOff, Verdict
 from postdesk.web.access import admin_required
 from postdesk.web.views import _nav
 
@@ -40,7 +41,7 @@ def signin_code(request):
         return redirect("postdesk_web:login")
     if request.method == "GET":
         return _code_page(request)
-    step = two_factor.give_code(request, pending, request.POST.get("code", ""))
+    step = flow.give_code(request, pending, request.POST.get("code", ""))
     if step.outcome is StepOutcome.SIGNED_IN:
         _say_recovery_codes_left(request, step.check)
         return redirect(_safe_next(request, pending.next_url))
