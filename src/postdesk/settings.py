@@ -43,6 +43,12 @@ POSTDESK_REQUIRE_2FA    who must sign in with a second factor (postdesk.signin.t
                         "off" (default: each member chooses), "admins", or "all".
                         Members who sign in by single sign-on are exempt.
 POSTDESK_2FA_ISSUER     the name authenticator apps show for Postdesk codes (default "Postdesk").
+
+Answering by email (postdesk.notify.reply_address):
+POSTDESK_REPLY_DELIMITER    the character between a mailbox's local part and the reply token
+                            in a notification's Reply-To (default "+": plus addressing; "-" for
+                            servers that use it, e.g. qmail/Postfix with recipient_delimiter=-)
+POSTDESK_REPLY_TOKEN_DAYS   days a notification's reply address is accepted (default 30)
 """
 
 from __future__ import annotations
@@ -270,6 +276,9 @@ LOGGING = {
     },
 }
 POSTDESK_TAG_PREFIX = os.environ.get("POSTDESK_TAG_PREFIX", "PD")
+# Answering by email: postdesk.notify.reply_address reads these.
+POSTDESK_REPLY_DELIMITER = os.environ.get("POSTDESK_REPLY_DELIMITER", "+")
+POSTDESK_REPLY_TOKEN_DAYS = int(os.environ.get("POSTDESK_REPLY_TOKEN_DAYS", "30"))
 POSTDESK_PUBLIC_URL = os.environ.get("POSTDESK_PUBLIC_URL", "").rstrip("/")
 
 
