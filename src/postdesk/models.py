@@ -575,3 +575,27 @@ class RecoveryCode(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "digest"], name="recovery_code_once")]
+
+
+class EmailAnswer(models.Model):
+    """A staff member's answer by email to a notification (postdesk.notify.answer): the
+    incoming mail's identity and what became of it.
+
+    It is not a Message (it must never show as customer mail); its fingerprint is
+    unique, so the same answer taken twice (a second delivery, another mailbox's copy,
+    a re-run) is recognised and never sends a second reply."""
+
+    class Outcome(models.TextChoices):
+        SENT = "sent", "sent to the customer"
+        REFUSED = "refused", "not sent"
+
+    fingerprint = models.CharField(max_length=64, unique=True)
+    request = models.ForeignKey(Request, on_delete=models.CASCADE, related_name="email_answers")
+    staff = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                              help_text="the staff member the reply address names (set for a good or expired token)")
+    sender_address = models.CharField(max_length=254, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    reason = models.CharField(max_length=500, blank=True, help_text="why it was not sent")
+    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                help_text="the staff reply it became, or the internal note")
+    created_at = models.DateTimeField(auto_now_add=True)

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from postdesk import crashpoints
 from postdesk.mail import ParsedMessage, fingerprint
+from postdesk.notify import answer
 from postdesk.models import (
     Attachment,
     Customer,
@@ -28,7 +29,8 @@ from postdesk.store import blobs
 @dataclass(frozen=True)
 class Applied:
     intake_id: int
-    outcome: str  # "created", "threaded", "duplicate", "skipped" (already done elsewhere)
+    outcome: str  # "created", "threaded", "duplicate", "skipped" (already done elsewhere), or for an
+    # answer by email to a notification (notify.answer): "answered", "answer-refused"
     request_number: int | None = None
     rule: str = ""
 
@@ -130,6 +132,11 @@ class _Batch:
                 return
             self._mark(intake, Intake.Status.DUPLICATE, message_pk)
             self._results.append(lambda: Applied(intake_id, "duplicate", request_id))
+            return
+        # An answer by email to a notification is staff mail, never a customer message:
+        # notify.answer sends it as a staff reply or notes it, and marks the intake.
+        if (answered := answer.take_answer(intake, parsed, fp, self._messages)) is not None:
+            self._results.append(lambda: Applied(intake_id, answered.outcome, answered.request_id))
             return
         message, outcome, rule, refused = _stage(
             intake, parsed, fp, self.customers, self._in_batch, self._messages, self.displays.get(intake_id)
