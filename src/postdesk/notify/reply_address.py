@@ -97,7 +97,6 @@ def reply_address(staff, request, base_address: str, *, now: datetime | None = N
     local, at, domain = base_address.strip().rpartition("@")
     if not at or not local or not domain:
         raise ReplyAddressError(f"{base_address!r} is not an email address")
-    local = local.split(delimiter(), 1)[0]  # a base that is itself plus-addressed keeps its own part only
     token = make_token(staff.pk, request.pk, _today(now) + timedelta(days=settings.POSTDESK_REPLY_TOKEN_DAYS))
     tokened = f"{local}{delimiter()}{token}"
     if len(tokened) > MAX_LOCAL_PART:
@@ -148,6 +147,7 @@ def read_token(text: str, *, now: datetime | None = None) -> ReplyAddressCheck:
 
 def _check_address(address: str, now: datetime | None) -> ReplyAddressCheck:
     local = parseaddr(address)[1].rpartition("@")[0]
+    # After the last delimiter: the token is written last, whatever the base holds.
     base, delim, suffix = local.rpartition(delimiter())
     if not delim or not base or not TOKEN_SHAPE.fullmatch(suffix):
         return ReplyAddressCheck(TokenStatus.NONE)
