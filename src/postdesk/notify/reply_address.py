@@ -138,7 +138,10 @@ def read_token(text: str, *, now: datetime | None = None) -> ReplyAddressCheck:
         request_id, rest = _read_varint(rest)
     except (binascii.Error, struct.error, ValueError):
         return ReplyAddressCheck(TokenStatus.BAD)
-    if version != VERSION or rest or not _signed_by_us(payload, mac):
+    # Canonical spelling only: the last base32 character carries unused bits, and a
+    # token must not have several spellings that all pass.
+    canonical = base64.b32encode(raw).decode("ascii").rstrip("=").lower() == text.lower()
+    if version != VERSION or rest or not canonical or not _signed_by_us(payload, mac):
         return ReplyAddressCheck(TokenStatus.BAD)
     token = ReplyToken(staff_id, request_id, EPOCH + timedelta(days=day))
     status = TokenStatus.EXPIRED if _today(now) > token.expires else TokenStatus.OK
