@@ -15,13 +15,16 @@ import pytest
 from django.contrib.auth.models import User
 
 from postdesk import mailboxes
+from postdesk.mail import ParsedMessage
 from postdesk.models import EmailAnswer, Intake, Mailbox, Message, Request
-from postdesk.notify.reply_address import reply_address
+from postdesk.notify.answer import new_text
+from postdesk.notify.reply_address import ANSWER_ABOVE, reply_address
 from tests.outbound.conftest import ALICE, SUPPORT, history
 from tests.support.mail import make_message, new_message_id
 
 QUOTED = (
     "On Tue, 1 Dec 2026 at 10:00, Postdesk <support@desk.example> wrote:\n"
+    f"> {ANSWER_ABOVE}\n"
     "> Alice Customer wrote on request 1:\n"
     "> The printer is on fire.\n"
 )
@@ -216,6 +219,40 @@ def test_automatic_reply_to_a_notification_is_a_note(desk, phil):
     assert_refused(desk, request, "an automatic message")
 
 
+def test_answer_with_nothing_new_is_a_note_saying_why_and_nothing_is_sent(desk, phil):
+    """A verified sender, but send_reply refuses (here: only the quoted notification)."""
+    request, _ = opened(desk)
+
+    desk.receive("support", answer(request, phil, body=QUOTED))
+
+    note = note_of(request)
+    assert note.text.startswith("not sent: the reply is empty")
+    assert sent_to_customer(desk) == [] and desk.smtp.received == []
+    assert EmailAnswer.objects.get().staff == phil
+
+
+def test_inline_answer_between_quoted_lines_is_never_sent(desk, phil):
+    """The notification may quote an internal note: an answer written inside the quote
+    (no marker line, the splitter folds nothing) is noted, not mailed."""
+    request, _ = opened(desk)
+    body = "> Anna wrote an internal note: the customer owes us money\nNo, they paid.\n> Shall we ask?\nNo.\n"
+
+    desk.receive("support", answer(request, phil, body=body))
+
+    assert note_of(request).text.startswith("not sent: the answer quotes the notification")
+    assert sent_to_customer(desk) == [] and desk.smtp.received == []
+
+
+def test_everything_from_the_marker_line_on_is_cut_whatever_the_client_did(desk, phil):
+    request, _ = opened(desk)
+    body = f"Fixed it.\n\n{ANSWER_ABOVE}\nAnna wrote an internal note: the customer owes us money\n"
+
+    desk.receive("support", answer(request, phil, body=body))
+
+    (mail,) = sent_to_customer(desk)
+    assert "Fixed it." in mail.text and "owes" not in mail.text and "Reply above" not in mail.text
+
+
 def test_plain_plus_addressing_is_ordinary_customer_mail(desk):
     """support+billing@ is not a token: the message opens a request as any other."""
     desk.mailbox("support")
@@ -247,3 +284,20 @@ def test_answer_through_dovecot_reaches_the_customer_over_smtp(desk, smtp, dovec
     assert smtp.received == [mail]
     assert "From mallory@elsewhere.example" in note_of(request).text
     assert Request.objects.count() == 1
+
+
+# --------------------------------------------------------------------------- what is cut (pure)
+
+ATTRIBUTION = "On Tue, 1 Dec 2026 at 10:00, Postdesk <\nsupport@desk.example> wrote:\n"  # wrapped, as Gmail does
+OUTLOOK = "From: Postdesk <support@desk.example>\nSent: Tuesday, December 1, 2026 10:00\nTo: Phil\nSubject: Re: x\n\n"
+
+
+@pytest.mark.parametrize("text, expected", [
+    (f"Fixed.\n\n{ATTRIBUTION}> {ANSWER_ABOVE}\n> the note\n", "Fixed."),
+    (f"Fixed.\n-- \nPhil\n\n{OUTLOOK}{ANSWER_ABOVE}\nthe note\n", "Fixed.\n-- \nPhil"),  # Outlook: no '>' at all
+    (f"Fixed.\n\n{ANSWER_ABOVE}\nthe note\n", "Fixed."),
+    (f"{ATTRIBUTION}> {ANSWER_ABOVE}\n> the note\n", ""),  # sent without writing anything
+    ("Fixed, no notification quoted.\n", "Fixed, no notification quoted."),
+])
+def test_new_text_keeps_what_was_written_above_the_notification(text, expected):
+    assert new_text(ParsedMessage(text=text)) == expected

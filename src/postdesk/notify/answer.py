@@ -37,7 +37,7 @@ from django.utils import timezone
 
 from postdesk.mail import ParsedMessage, split_reply
 from postdesk.models import EmailAnswer, Intake, Message, Request, RequestEvent
-from postdesk.notify.reply_address import ReplyAddressCheck, TokenStatus, read_reply_address
+from postdesk.notify.reply_address import ANSWER_ABOVE, ReplyAddressCheck, TokenStatus, read_reply_address
 from postdesk.outbound import compose
 from postdesk.outbound.reply import ReplyDraft, ReplyError, add_note, send_reply
 from postdesk.process.thread import find_request
@@ -153,7 +153,11 @@ def _threaded_request(parsed: ParsedMessage, staged: list[Message]) -> Request |
 def _send(verdict: Verdict, parsed: ParsedMessage) -> Sent:
     """The staff reply, or why send_reply refused it (no sending account, nothing new
     written...): then the caller notes it, as for a web reply refused."""
-    draft = ReplyDraft(text=new_text(parsed), attachments=tuple(_files(parsed)))
+    text = new_text(parsed)
+    if quotes_left(text):
+        return Sent(None, "the answer quotes the notification inside its text: write above the quote, "
+                          "or answer from the request page")
+    draft = ReplyDraft(text=text, attachments=tuple(_files(parsed)))
     try:
         message = send_reply(verdict.request.pk, draft, verdict.staff)
     except ReplyError as exc:
@@ -165,8 +169,30 @@ def _send(verdict: Verdict, parsed: ParsedMessage) -> Sent:
 
 def new_text(parsed: ParsedMessage) -> str:
     """What the staff member wrote: the quoted notification cut off, the signature kept.
+
+    Two cuts, because the notification may hold what the customer must not read (an
+    internal note that @mentions someone): the ANSWER_ABOVE line ends the text, whatever
+    the client did to it; the reply splitter then folds the client's attribution line
+    and quote (it sees the marker line, so "On ... wrote: > ##..." is a quote to it),
+    and keeps the signature.  When the splitter folds nothing above a quoted marker,
+    nothing but the attribution was written: "".
     Runs only for a verified answer (staff mail), so not in the parser pool."""
-    return split_reply(parsed.text).reply_text
+    lines = parsed.text.splitlines(keepends=True)
+    cut = next((i for i, line in enumerate(lines) if _is_marker(line)), len(lines))
+    parts = split_reply("".join(lines[:cut + 1]))
+    if cut < len(lines) and not parts.has_folded and lines[cut].lstrip().startswith(">"):
+        return ""
+    return "".join(line for line in parts.reply_text.splitlines(keepends=True) if not _is_marker(line)).strip("\n")
+
+
+def _is_marker(line: str) -> bool:
+    return ANSWER_ABOVE.strip("# ").lower() in line.lower()
+
+
+def quotes_left(text: str) -> bool:
+    """A '>' line left after both cuts: an inline answer between quoted lines, or a client
+    whose quoting the splitter did not see.  Sending it could send the notification."""
+    return any(line.lstrip().startswith(">") for line in text.splitlines())
 
 
 def _files(parsed: ParsedMessage) -> list[compose.FileToSend]:

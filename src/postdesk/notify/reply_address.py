@@ -48,6 +48,13 @@ EPOCH = date(1970, 1, 1)
 TOKEN_SHAPE = re.compile(r"[a-z2-7]{20,}", re.IGNORECASE)
 
 
+# The notification's first line of text (the notify helper writes it there).  answer.py
+# drops everything from the line that holds it, quoted or not: whatever a mail client
+# does with the notification below it never reaches the customer (an @mention's
+# notification quotes an internal note).
+ANSWER_ABOVE = "## Reply above this line to answer the customer ##"
+
+
 class ReplyAddressError(ValueError):
     """No reply address can be made (the mailbox's local part leaves no room for a token)."""
 
