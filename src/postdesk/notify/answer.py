@@ -86,7 +86,9 @@ def take_answer(intake: Intake, parsed: ParsedMessage, fp: str, staged: list[Mes
     """None when `parsed` is not sent to a reply address (the caller goes on as for
     customer mail).  Else the answer is handled and `intake` marked, inside the
     caller's transaction."""
-    check = read_reply_address(recipients(intake, parsed))
+    check = read_reply_address([a.address for a in [*parsed.to, *parsed.cc]])
+    if not check.found:  # a Bcc, an alias, a forward: the token is only where the server delivered it
+        check = read_reply_address(delivered_to(intake))
     if not check.found:
         return None
     earlier = EmailAnswer.objects.filter(fingerprint=fp).first()
@@ -104,13 +106,15 @@ def take_answer(intake: Intake, parsed: ParsedMessage, fp: str, staged: list[Mes
     return _record(intake, fp, verdict, parsed, _refuse(verdict, parsed))
 
 
-def recipients(intake: Intake, parsed: ParsedMessage) -> list[str]:
-    """To, Cc, and the delivery headers of the raw message (not kept by the parser)."""
-    found = [a.address for a in [*parsed.to, *parsed.cc]]
+def delivered_to(intake: Intake) -> list[str]:
+    """Delivered-To and X-Original-To of the raw message (the parser does not keep them)."""
     head = blobs.read_heads([intake.raw_id], HEAD_LIMIT).get(intake.raw_id, b"")
-    headers = BytesHeaderParser(policy=default_policy).parsebytes(head)
-    values = [str(v) for name in DELIVERY_HEADERS for v in (headers.get_all(name) or [])]
-    return found + [address for _, address in getaddresses(values) if address]
+    try:
+        headers = BytesHeaderParser(policy=default_policy).parsebytes(head)
+        values = [str(v) for name in DELIVERY_HEADERS for v in (headers.get_all(name) or [])]
+        return [address for _, address in getaddresses(values) if address]
+    except Exception:  # hostile header bytes are the parser's business; here they only mean "no token"
+        return []
 
 
 def judge(check: ReplyAddressCheck, parsed: ParsedMessage, staged: list[Message]) -> Verdict:
