@@ -43,6 +43,13 @@ POSTDESK_REQUIRE_2FA    who must sign in with a second factor (postdesk.signin.t
                         "off" (default: each member chooses), "admins", or "all".
                         Members who sign in by single sign-on are exempt.
 POSTDESK_2FA_ISSUER     the name authenticator apps show for Postdesk codes (default "Postdesk").
+
+Notifications to staff (postdesk.notify.account); the environment wins over the admin's
+page "Notification account", and without either a mailbox's own sending account is used:
+POSTDESK_SMTP_URL       the system SMTP account: smtp://user@host:587 (STARTTLS, never
+                        skipped) or smtps://user@host:465; ?ca_file=/path trusts that CA.
+POSTDESK_SMTP_PASSWORD  its password, or POSTDESK_SMTP_PASSWORD_FILE: a file holding it.
+POSTDESK_NOTIFY_FROM    the From of notifications (default: the URL's user when an address).
 """
 
 from __future__ import annotations
@@ -303,6 +310,20 @@ POSTDESK_SSO_CREATE_STAFF = _flag("POSTDESK_SSO_CREATE_STAFF")
 POSTDESK_SSO_DOMAINS = [d.strip().lower().lstrip("@") for d in os.environ.get("POSTDESK_SSO_DOMAINS", "").split(",") if d.strip()]
 POSTDESK_SSO_PASSWORDS = _sso_passwords()
 POSTDESK_SSO_TRUST_EMAIL = _flag("POSTDESK_SSO_TRUST_EMAIL")
+
+
+def _smtp_password() -> str:
+    """The notification account's password, or the contents of the file named."""
+    path = os.environ.get("POSTDESK_SMTP_PASSWORD_FILE", "")
+    if path:
+        return Path(path).read_text().strip()
+    return os.environ.get("POSTDESK_SMTP_PASSWORD", "")
+
+
+# The system account for notifications (postdesk.notify.account reads these, nothing else does).
+POSTDESK_SMTP_URL = os.environ.get("POSTDESK_SMTP_URL", "").strip()
+POSTDESK_SMTP_PASSWORD = _smtp_password()  # "PASSWORD" in the name: Django's debug pages hide it
+POSTDESK_NOTIFY_FROM = os.environ.get("POSTDESK_NOTIFY_FROM", "").strip()
 # A failed OAuth or single sign-on callback is a failed sign-in (signin.throttle.count_failure):
 # its code and state are masked in axes' failure records, like the password.
 AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "code", "state"]
