@@ -54,6 +54,17 @@ def test_the_customer_writing_again_tells_the_assignee_in_the_same_thread(desk, 
     assert "Still burning." in notifications(smtp)[1].text
 
 
+def test_the_assignee_writing_into_their_request_is_not_told_about_it(desk, staff, smtp):
+    routed_desk(desk, staff)
+    first = new_message_id()
+    desk.receive("support", make_message(subject="Printer on fire", message_id=first))
+    desk.receive("support", make_message(subject="Re: Printer on fire", in_reply_to=first, references=first,
+                                         sender="Phil <PHIL@staff.example>", body="I am on it.\n"))
+    desk.send()
+
+    assert recipients(smtp) == ["phil@staff.example"]  # the new request only
+
+
 def test_a_new_unassigned_request_tells_the_watchers_only(desk, staff, smtp):
     desk.mailbox()
     anna, bob, gone = staff("anna"), staff("bob"), staff("gone", is_active=False)

@@ -4,6 +4,8 @@ transaction: the processing of new mail (process/apply.py), Take and Assign
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
+
 from postdesk.notify.events import Event, Kind, mentioned_in
 from postdesk.notify.outbox import plan
 
@@ -17,10 +19,17 @@ def arrivals(staged) -> None:
             continue
         request = message.request
         if outcome == "created":
-            kind = Kind.ASSIGNED if request.assignee_id else Kind.NEW_UNASSIGNED
+            plan(Event(Kind.ASSIGNED if request.assignee_id else Kind.NEW_UNASSIGNED, request, message=message))
         else:
-            kind = Kind.CUSTOMER_WROTE
-        plan(Event(kind, request, actor=None, message=message))
+            plan(Event(Kind.CUSTOMER_WROTE, request, actor=staff_with_address(message.sender_address), message=message))
+
+
+def staff_with_address(address: str):
+    """The member who wrote this mail from their own address (their own words are
+    not news to them), or None for a customer."""
+    if not address:
+        return None
+    return get_user_model().objects.filter(email__iexact=address, is_active=True).order_by("pk").first()
 
 
 def assigned(request, actor) -> None:
