@@ -55,3 +55,12 @@ def test_a_kill_inside_processing_plans_nothing_and_the_rerun_plans_it_once(inst
     cli.send(installation)
     cli.send(installation)
     assert len(notifications(smtp)) == 1
+
+
+def test_state_lists_notification_rows_too(installation, smtp):
+    inbox = routed_mailbox(installation, smtp)
+    maildir_deliver(inbox, make_message(subject="Printer on fire"))
+    cli.fetch(installation)
+
+    (row,) = cli.state(installation)["outgoing"]
+    assert (row["kind"], row["recipients"], row["status"]) == ("notification", [PHIL], "queued")
