@@ -15,6 +15,7 @@ POINTS = (
     "after-acknowledge",  # acknowledged at the source, acknowledgement not yet recorded
     "before-process",  # acknowledged and recorded, not processed
     "inside-process",  # inside the processing transaction, before it commits
+    "before-send",  # an outgoing mail claimed (its cause committed long ago), not yet given to SMTP
     "after-send",  # the SMTP server accepted an outgoing mail, not yet recorded as sent
     "oauth-after-refresh",  # the provider answered a refresh (maybe a rotated refresh token), not yet saved
 )

@@ -29,6 +29,25 @@ ARRIVAL_TO_REQUEST = Histogram(
     buckets=(0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600, 6 * 3600),
     registry=REGISTRY,
 )
+NOTIFICATIONS_SENT = Counter("postdesk_notifications_sent", "Notifications to staff accepted by the SMTP server",
+                             registry=REGISTRY)  # exposed as postdesk_notifications_sent_total
+NOTIFICATIONS_FAILED = Counter("postdesk_notifications_failed", "Notifications to staff that failed for good",
+                               registry=REGISTRY)
+NOTIFICATION_DELAY = Histogram(
+    "postdesk_notification_delay_seconds",
+    "From the message's arrival (its stored row) to the notification accepted by the SMTP server",
+    buckets=(0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 300, 900, 3600, 6 * 3600),
+    registry=REGISTRY,
+)
+
+
+def notification_sent(outgoing) -> None:
+    """Count a notification the server took, and its delay since its cause arrived."""
+    from django.utils import timezone
+
+    NOTIFICATIONS_SENT.inc()
+    if outgoing.event_at is not None:
+        NOTIFICATION_DELAY.observe(max(0.0, (timezone.now() - outgoing.event_at).total_seconds()))
 
 
 class DatabaseCollector:

@@ -307,8 +307,24 @@ class Outgoing(models.Model):
         SENT = "sent", "sent"
         FAILED = "failed", "failed"
 
-    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="outgoing_mail")
-    mailbox = models.ForeignKey(Mailbox, on_delete=models.PROTECT, related_name="outbox")
+    class Kind(models.TextChoices):
+        CONVERSATION = "", "conversation"  # a reply or an acknowledgement: `message` is its record
+        NOTIFICATION = "notification", "notification"  # to a staff member (postdesk.notify): no Message, `raw` holds it
+
+    kind = models.CharField(max_length=20, choices=Kind.choices, blank=True, default="")
+    # A conversation mail: its Message (raw bytes there).  A notification: none.
+    message = models.OneToOneField(Message, null=True, blank=True, on_delete=models.CASCADE, related_name="outgoing_mail")
+    # The account that sends: this mailbox's; none for a notification sent by the
+    # system account (postdesk.notify.account).
+    mailbox = models.ForeignKey(Mailbox, null=True, blank=True, on_delete=models.PROTECT, related_name="outbox")
+    raw = models.ForeignKey(Blob, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                            help_text="a notification's bytes")
+    request = models.ForeignKey(Request, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications",
+                                help_text="a notification's request")
+    staff = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+                              help_text="a notification's recipient")
+    # A notification's cause arrived then (its message's arrival): the delay metric's start.
+    event_at = models.DateTimeField(null=True, blank=True)
     envelope_from = models.CharField(max_length=254)
     recipients = models.JSONField(default=list)  # envelope: To + Cc (+ Bcc)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
@@ -599,3 +615,40 @@ class EmailAnswer(models.Model):
     message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
                                 help_text="the staff reply it became, or the internal note")
     created_at = models.DateTimeField(auto_now_add=True)
+
+
+class NotifyPreference(models.Model):
+    """A staff member's notification settings (postdesk.notify.preferences).
+
+    No row: every event, not watching the general queue, sent immediately."""
+
+    staff = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notify_preference")
+    events = models.JSONField(default=list, help_text="the event kinds heard (postdesk.notify.events.Kind)")
+    watch_general = models.BooleanField(default=False, help_text="new unassigned requests")
+    digest_minutes = models.PositiveIntegerField(default=0, help_text="0: each at once; else one digest every N minutes")
+    last_digest_at = models.DateTimeField(null=True, blank=True)
+
+
+class PendingNotification(models.Model):
+    """An event waiting for its staff member's next digest (postdesk.notify.digest);
+    written in the transaction of its cause, deleted by the one that queues the digest."""
+
+    staff = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    request = models.ForeignKey(Request, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=20)
+    summary = models.TextField()
+    event_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+
+class NotifyAccount(models.Model):
+    """The system account notifications are sent through, as an admin set it (one row).
+    POSTDESK_SMTP_URL in the environment wins over it (postdesk.notify.account)."""
+
+    smtp_url = models.CharField(max_length=1000, blank=True, help_text="smtp://user@host:587 or smtps://user@host:465")
+    secret = models.TextField(blank=True, help_text="the password, encrypted (postdesk.secrets)")
+    from_address = models.CharField(max_length=254, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)

@@ -49,6 +49,13 @@ POSTDESK_REPLY_DELIMITER    the character between a mailbox's local part and the
                             in a notification's Reply-To (default "+": plus addressing; "-" for
                             servers that use it, e.g. qmail/Postfix with recipient_delimiter=-)
 POSTDESK_REPLY_TOKEN_DAYS   days a notification's reply address is accepted (default 30)
+
+Notifications to staff (postdesk.notify.account); the environment wins over the admin's
+page "Notification account", and without either a mailbox's own sending account is used:
+POSTDESK_SMTP_URL       the system SMTP account: smtp://user@host:587 (STARTTLS, never
+                        skipped) or smtps://user@host:465; ?ca_file=/path trusts that CA.
+POSTDESK_SMTP_PASSWORD  its password, or POSTDESK_SMTP_PASSWORD_FILE: a file holding it.
+POSTDESK_NOTIFY_FROM    the From of notifications (default: the URL's user when an address).
 """
 
 from __future__ import annotations
@@ -312,6 +319,20 @@ POSTDESK_SSO_CREATE_STAFF = _flag("POSTDESK_SSO_CREATE_STAFF")
 POSTDESK_SSO_DOMAINS = [d.strip().lower().lstrip("@") for d in os.environ.get("POSTDESK_SSO_DOMAINS", "").split(",") if d.strip()]
 POSTDESK_SSO_PASSWORDS = _sso_passwords()
 POSTDESK_SSO_TRUST_EMAIL = _flag("POSTDESK_SSO_TRUST_EMAIL")
+
+
+def _smtp_password() -> str:
+    """The notification account's password, or the contents of the file named."""
+    path = os.environ.get("POSTDESK_SMTP_PASSWORD_FILE", "")
+    if path:
+        return Path(path).read_text().strip()
+    return os.environ.get("POSTDESK_SMTP_PASSWORD", "")
+
+
+# The system account for notifications (postdesk.notify.account reads these, nothing else does).
+POSTDESK_SMTP_URL = os.environ.get("POSTDESK_SMTP_URL", "").strip()
+POSTDESK_SMTP_PASSWORD = _smtp_password()  # "PASSWORD" in the name: Django's debug pages hide it
+POSTDESK_NOTIFY_FROM = os.environ.get("POSTDESK_NOTIFY_FROM", "").strip()
 # A failed OAuth or single sign-on callback is a failed sign-in (signin.throttle.count_failure):
 # its code and state are masked in axes' failure records, like the password.
 AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "code", "state"]

@@ -16,8 +16,9 @@ import json
 from postdesk.models import Outgoing, Request, RequestEvent
 print("STATE" + json.dumps({
     "outgoing": [dict(id=o.id, status=o.status, attempts=o.attempts, last_error=o.last_error, smtp_reply=o.smtp_reply,
-                      lease_owner=o.lease_owner, message_id=o.message.message_id, request=o.message.request_id,
-                      kind=o.message.kind, recipients=o.recipients)
+                      lease_owner=o.lease_owner, message_id=o.message.message_id if o.message else "",
+                      request=o.message.request_id if o.message else o.request_id,
+                      kind=o.message.kind if o.message else o.kind, recipients=o.recipients)
                  for o in Outgoing.objects.select_related("message").order_by("id")],
     "events": [dict(request=e.request_id, kind=e.kind, detail=e.detail) for e in RequestEvent.objects.order_by("id")],
     "requests": Request.objects.count(),

@@ -131,7 +131,7 @@ def _why_not(check: ReplyAddressCheck, parsed: ParsedMessage, staff, threaded: R
     sender = parsed.from_.address.lower() if parsed.from_ else ""
     if check.status is TokenStatus.EXPIRED:
         return f"the reply address expired on {check.token.expires.isoformat()}"
-    if staff is None or not staff.is_active or not staff.is_staff:
+    if staff is None or not staff.is_active:  # staff = an active account, as everywhere in Postdesk (web.views._staff)
         return "the reply address is for a staff member who is no longer active"
     if not staff.email or sender != staff.email.strip().lower():
         return f"From {sender or '(none)'} is not the address of {staff.get_username()}"

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from postdesk import tags
 from postdesk.models import Message, Request, RequestEvent
+from postdesk.notify import hooks as notify_hooks
 from postdesk.outbound import compose, queue
 from postdesk.sources.smtp import SmtpConfigError, account_for
 from postdesk.store import blobs
@@ -140,4 +141,5 @@ def add_note(request_id: int, text: str, author) -> Message:
         )
         request.save(update_fields=["updated_at"])
         RequestEvent.objects.create(request=request, actor=author, kind="note", detail=text[:200])
+        notify_hooks.noted(message, author)  # @name: that member hears, in this transaction
     return message

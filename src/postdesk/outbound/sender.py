@@ -27,7 +27,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from postdesk import crashpoints
+from postdesk import crashpoints, metrics
 from postdesk.models import Outgoing
 from postdesk.sources import SourceError, save_sent_copy
 from postdesk.sources.smtp import SmtpConfigError, account_for, connect
@@ -77,8 +77,9 @@ def claim(limit: int = CLAIM_BATCH) -> list[tuple[int, int]]:
 def send_one(outgoing_id: int, attempts: int) -> SendResult:
     out = Outgoing.objects.select_related("mailbox", "message").get(pk=outgoing_id)
     try:
-        raw = blobs.read(out.message.raw_id)
-        client = connect(account_for(out.mailbox))
+        raw = blobs.read(_raw_id(out))
+        crashpoints.reached("before-send")
+        client = connect(_account(out))
         try:
             refused = client.sendmail(out.envelope_from, out.recipients, raw)
         finally:
@@ -108,6 +109,31 @@ def send_one(outgoing_id: int, attempts: int) -> SendResult:
     return _sent(out, attempts, refused, raw)
 
 
+def _notification(out: Outgoing) -> bool:
+    return out.kind == Outgoing.Kind.NOTIFICATION
+
+
+def _raw_id(out: Outgoing) -> str:
+    """A conversation mail's bytes are its Message's; a notification's are its own."""
+    return out.raw_id if _notification(out) else out.message.raw_id
+
+
+def _account(out: Outgoing):
+    """A notification without a mailbox goes through the system account (postdesk.notify.account)."""
+    if _notification(out):
+        from postdesk.notify import account
+
+        return account.smtp_for(out.mailbox)
+    return account_for(out.mailbox)
+
+
+def _log_extra(out: Outgoing, **more) -> dict:
+    request_id = out.request_id if _notification(out) else out.message.request_id
+    outcome = "notification" if _notification(out) else out.message.kind
+    return {"mailbox": out.mailbox.name if out.mailbox else "(notification account)", "request": request_id,
+            "outcome": outcome, **more}
+
+
 def _owned(out: Outgoing, attempts: int):
     """The row, only if no other sender claimed it since (attempts is the fencing token)."""
     return Outgoing.objects.filter(pk=out.pk, status=Outgoing.Status.SENDING, attempts=attempts)
@@ -119,8 +145,10 @@ def _sent(out: Outgoing, attempts: int, refused: dict, raw: bytes) -> SendResult
         status=Outgoing.Status.SENT, sent_at=timezone.now(), lease_until=None, lease_owner="",
         last_error=f"some recipients refused: {note}"[:1000] if note else "", smtp_reply="250 accepted",
     )
-    log.info("mail sent", extra={"mailbox": out.mailbox.name, "request": out.message.request_id, "outcome": out.message.kind})
-    if recorded:
+    log.info("mail sent", extra=_log_extra(out))
+    if recorded and _notification(out):
+        metrics.notification_sent(out)
+    if recorded and not _notification(out):
         # After the record, never before: a crash here costs the copy, not a second mail.
         copy_to_sent(out, raw)
     return SendResult(out.pk, "sent", note)
@@ -152,16 +180,17 @@ def _retry(out: Outgoing, attempts: int, reason: str) -> SendResult:
         status=Outgoing.Status.QUEUED, next_attempt_at=timezone.now() + timedelta(seconds=wait),
         lease_until=None, lease_owner="", last_error=reason[:1000],
     )
-    log.warning("mail not sent, retrying in %.0f s: %s", wait, reason,
-                extra={"mailbox": out.mailbox.name, "request": out.message.request_id, "delay": round(wait)})
+    log.warning("mail not sent, retrying in %.0f s: %s", wait, reason, extra=_log_extra(out, delay=round(wait)))
     return SendResult(out.pk, "retry", reason)
 
 
 def _failed(out: Outgoing, attempts: int, reason: str, reply: str) -> SendResult:
-    _owned(out, attempts).update(
+    recorded = _owned(out, attempts).update(
         status=Outgoing.Status.FAILED, lease_until=None, lease_owner="", last_error=reason[:1000], smtp_reply=reply[:1000],
     )
-    log.error("mail failed: %s", reason, extra={"mailbox": out.mailbox.name, "request": out.message.request_id})
+    if recorded and _notification(out):
+        metrics.NOTIFICATIONS_FAILED.inc()
+    log.error("mail failed: %s", reason, extra=_log_extra(out))
     return SendResult(out.pk, "failed", reason)
 
 

@@ -20,6 +20,7 @@ from postdesk.models import (
     Request,
     RequestEvent,
 )
+from postdesk.notify import hooks as notify_hooks
 from postdesk.outbound import acknowledge
 from postdesk.parsejob import Display
 from postdesk.process.thread import TagRefused, ThreadMatch, find_request, reply_to_trusted
@@ -192,6 +193,7 @@ class _Batch:
             RequestEvent.objects.bulk_create(events)
         # In this transaction: a new request and its acknowledgement commit together.
         acknowledge.plan([(intake, parsed, message) for intake, parsed, message, outcome in self._staged if outcome == "created"])
+        notify_hooks.arrivals(self._staged)  # and the staff who hear of it, in the same transaction
         return [result() for result in self._results]
 
     def _write_mentions(self) -> None:

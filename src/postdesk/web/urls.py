@@ -4,6 +4,7 @@ from django.urls import path
 from postdesk.web import views
 from postdesk.web import mailboxes, quarantine  # the admin pages
 from postdesk.web import account, lockouts, oauth_connect, replies, signin, signins, sso, two_factor
+from postdesk.web import notifications
 
 app_name = "postdesk_web"
 
@@ -49,6 +50,8 @@ urlpatterns = [
     path("account/sessions/end-others/", account.end_other_sessions, name="account_sessions_end_others"),
     path("staff/<str:name>/reset-2fa/", two_factor.staff_reset_two_factor, name="staff_reset_2fa"),
     path("account/two-factor/", two_factor.account_two_factor, name="two_factor"),
+    path("account/notifications/", notifications.notification_preferences, name="notifications"),
+    path("staff/notification-account/", notifications.notification_account, name="notification_account"),  # admins
     path("messages/<int:message_id>/body/", views.message_body, name="message_body"),
     path("inline/<str:token>/", views.inline_image, name="inline_image"),
     path("metrics", views.metrics_view, name="metrics"),

@@ -27,6 +27,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from postdesk import tags
 from postdesk.models import Attachment, Mailbox, Message, Request, RequestEvent
+from postdesk.notify import hooks as notify_hooks
 from postdesk.outbound.reply import ReplyChoice, parent_of, reply_choice
 from postdesk.store import blobs
 from postdesk.store.attachments import read_attachment
@@ -265,6 +266,8 @@ def _act(request, number: int, change) -> "redirect":
             kind, detail = outcome
             req.save(update_fields=["assignee", "status", "updated_at"])
             RequestEvent.objects.create(request=req, actor=request.user, kind=kind, detail=detail[:500])
+            if kind == "assigned":
+                notify_hooks.assigned(req, request.user)  # in this transaction; never the actor
     if outcome is None:
         flash.info(request, "Nothing to change.")
     else:

@@ -26,6 +26,7 @@ class SendingLoop(threading.Thread):
         self.sent = 0
 
     def run(self) -> None:
+        from postdesk.notify import digest
         from postdesk.outbound import sender
 
         failures = 0
@@ -35,6 +36,7 @@ class SendingLoop(threading.Thread):
                 self.wake.clear()
                 try:
                     close_old_connections()
+                    digest.send_due_digests()  # queued in the outbox, sent just below
                     while not self.stop.is_set():
                         results = sender.send_due()
                         self.sent += sum(1 for r in results if r.status == "sent")

@@ -6,7 +6,7 @@ from postdesk.management.base import PostdeskCommand
 
 
 class Command(PostdeskCommand):
-    help = "Send the queued outgoing mail once: acknowledgements and staff replies (the worker does this by itself)."
+    help = "Send the queued outgoing mail once: acknowledgements, staff replies and notifications (the worker does this by itself)."
 
     def add_arguments(self, parser):
         parser.add_argument("--json", action="store_true")
