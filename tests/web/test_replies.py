@@ -7,7 +7,6 @@ from email import message_from_bytes
 from email.policy import default as default_policy
 
 import pytest
-from tests.support.desk import seen
 from django.test import Client
 from django.utils import timezone
 
@@ -15,6 +14,7 @@ from postdesk import pipeline
 from postdesk.models import Mailbox, Message, Outgoing, Request, RequestEvent
 from postdesk.store import blobs
 from tests.support.mail import make_message, maildir_deliver
+from tests.support.desk import seen
 
 pytestmark = pytest.mark.django_db
 

@@ -8,12 +8,12 @@ import re
 from datetime import timedelta
 
 import pytest
-from tests.support.desk import seen
 from django.contrib.auth.models import User
 from django.utils import timezone
 
 from postdesk.models import Attachment, Customer, Mailbox, Message, Request, RequestEvent
 from postdesk.store import blobs
+from tests.support.desk import seen
 
 pytestmark = pytest.mark.django_db
 
