@@ -99,3 +99,15 @@ def test_the_request_poll_is_post_only_and_signed_in(logged_in, req):
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(User.objects.get(username="phil"))
     assert strict.post(url, {"beat": "1"}).status_code == 403
+
+
+def test_polls_do_not_keep_a_session_alive(logged_in, req):
+    from django.contrib.sessions.models import Session
+
+    soon = timezone.now() + timedelta(minutes=5)
+    Session.objects.update(expire_date=soon)
+    logged_in.post(f"/requests/{req.pk}/live/", {**seen(req), "beat": "1"})
+    logged_in.get("/queue/general/?live=1")
+    assert Session.objects.get().expire_date == soon
+    logged_in.get("/queue/general/")  # the staff member's own doing does
+    assert Session.objects.get().expire_date > soon

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import hashlib
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.contrib.sessions.middleware import SessionMiddleware
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
@@ -23,6 +25,23 @@ from django.views.decorators.http import require_POST
 
 from postdesk.models import Request
 from postdesk.web import presence, staleness
+
+
+def mark_poll(request) -> None:
+    """This request is a page's poll, not the staff member's doing (see PollSessionMiddleware)."""
+    request.postdesk_poll = True
+
+
+class PollSessionMiddleware(SessionMiddleware):
+    """Django's session middleware, except that a poll does not move the session's end
+    forward: a page left open must not keep a session alive past POSTDESK_SESSION_HOURS of
+    inactivity (SESSION_SAVE_EVERY_REQUEST), and a poll then costs no session write.
+    A poll that changed the session (it never does) is saved as usual."""
+
+    def process_response(self, request, response):
+        if getattr(request, "postdesk_poll", False) and settings.SESSION_SAVE_EVERY_REQUEST and not request.session.modified:
+            return response
+        return super().process_response(request, response)
 
 
 def stamp(page) -> str:
@@ -47,6 +66,7 @@ def _json(data: dict) -> JsonResponse:
 
 def queue_answer(request, context: dict, counts: dict[str, int]) -> JsonResponse:
     """The queue's poll: counts always, the rows' HTML only when they differ from the page's (`since`)."""
+    mark_poll(request)
     data = {"counts": counts, "count": context["page"].paginator.count, "stamp": context["stamp"]}
     if request.GET.get("since") != context["stamp"]:
         data["html"] = render_to_string("postdesk/_queue_list.html", context, request=request)
@@ -60,6 +80,7 @@ def request_live(request, number: int):
     version (staleness), the status and assignee now, and who else is there (presence)."""
     from postdesk.web.views import nav_counts
 
+    mark_poll(request)
     req = get_object_or_404(Request.objects.select_related("assignee"), pk=number)
     if request.POST.get("leave") == "1":
         presence.leave(request.user, req)
