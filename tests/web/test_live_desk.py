@@ -111,3 +111,13 @@ def test_polls_do_not_keep_a_session_alive(logged_in, req):
     assert Session.objects.get().expire_date == soon
     logged_in.get("/queue/general/")  # the staff member's own doing does
     assert Session.objects.get().expire_date > soon
+
+
+def test_the_server_keeps_an_open_connection_for_each_of_200_pages():
+    from postdesk.web.server import ServerOptions, make_server
+
+    server = make_server(ServerOptions(port=0))
+    try:
+        assert server.adj.connection_limit >= 200 + 100  # the pages, and room for everyone else
+    finally:
+        server.close()

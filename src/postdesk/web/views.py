@@ -172,13 +172,14 @@ def _staff():
 @login_required
 def request_detail(request, number: int):
     req = get_object_or_404(Request.objects.select_related("assignee", "mailbox", "customer"), pk=number)
-    unread.mark_read(request.user, req)
     return request_page(request, req, draft=request.session.pop("reply_draft", None) or {})
 
 
 def request_page(request, req: Request, *, draft: dict, stale=None, confirm_take=None, status: int = 200):
     """The request page; also re-rendered, with the draft filled in, when a stale page's
-    form is refused (`stale`: staleness.Changes) or Take asks to confirm (`confirm_take`)."""
+    form is refused (`stale`: staleness.Changes) or Take asks to confirm (`confirm_take`).
+    Whoever sees it has read what the customer wrote (unread)."""
+    unread.mark_read(request.user, req)
     conversation = list(
         req.messages.select_related("outgoing_mail", "author").prefetch_related(
             Prefetch("attachments", queryset=Attachment.objects.order_by("position"))
