@@ -101,6 +101,7 @@ def test_stale_pages_refuse_reply_close_and_take(desk, browser, admin_password):
         phil.click("section.actions button:has-text('Close')")
         expect(phil.locator(".stale")).to_contain_text("a new message from the customer")
         expect(phil.locator(".request-head .badge")).not_to_have_text("closed")
+        expect(phil.locator("#reply-text")).to_have_value("Restart the spooler, please.")  # kept across Close
 
         # Take on the up-to-date page: ada has it, so it asks first; yes takes it.
         phil.click("section.actions button:has-text('Take')")

@@ -102,6 +102,10 @@
       if (box && box.value) sessionStorage.setItem(draftKey(), box.value);  // the reload keeps the draft
     });
     show.setAttribute("href", location.pathname);
+    // Take, Close, ... leave the page: the reply being typed comes back on the next one.
+    document.querySelectorAll("section.actions form, .confirm form").forEach(function (form) {
+      form.addEventListener("submit", function () { if (box && box.value) sessionStorage.setItem(draftKey(), box.value); });
+    });
     poll = function () {
       var body = new FormData();
       ["seen_message", "seen_assignee", "seen_status"].forEach(function (name) {
