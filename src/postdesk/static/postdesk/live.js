@@ -63,11 +63,16 @@
 
   // --- a request --------------------------------------------------------------
 
-  function draftKey() { return "postdesk-draft:" + location.pathname; }
+  // By the request's own address: a refused form's page is at /requests/N/reply/, /close/, ...
+  function draftKey(article) { return "postdesk-draft:" + article.getAttribute("data-url"); }
 
-  function restoreDraft(box) {
-    var kept = sessionStorage.getItem(draftKey());
-    sessionStorage.removeItem(draftKey());
+  function keepDraft(article, box) {
+    if (box && box.value) sessionStorage.setItem(draftKey(article), box.value);
+  }
+
+  function restoreDraft(article, box) {
+    var kept = sessionStorage.getItem(draftKey(article));
+    sessionStorage.removeItem(draftKey(article));
     if (box && kept && !box.value) box.value = kept;
   }
 
@@ -95,16 +100,14 @@
     var url = article.getAttribute("data-live-url");
     var box = document.getElementById("reply-text");
     var lastKey = 0, lastBeat = 0, wasReplying = false, poll;
-    restoreDraft(box);
+    restoreDraft(article, box);
     function replying() { return Date.now() - lastKey < TYPING_MS; }
     var show = article.querySelector(".live-show");
-    show.addEventListener("click", function () {
-      if (box && box.value) sessionStorage.setItem(draftKey(), box.value);  // the reload keeps the draft
-    });
-    show.setAttribute("href", location.pathname);
+    show.addEventListener("click", function () { keepDraft(article, box); });  // the reload keeps the draft
+    show.setAttribute("href", article.getAttribute("data-url"));
     // Take, Close, ... leave the page: the reply being typed comes back on the next one.
     document.querySelectorAll("section.actions form, .confirm form").forEach(function (form) {
-      form.addEventListener("submit", function () { if (box && box.value) sessionStorage.setItem(draftKey(), box.value); });
+      form.addEventListener("submit", function () { keepDraft(article, box); });
     });
     poll = function () {
       var body = new FormData();
