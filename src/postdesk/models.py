@@ -652,3 +652,29 @@ class NotifyAccount(models.Model):
     secret = models.TextField(blank=True, help_text="the password, encrypted (postdesk.secrets)")
     from_address = models.CharField(max_length=254, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+
+class ReadMark(models.Model):
+    """When a staff member last opened a request (postdesk.web.unread): the request is
+    unread for them, bold in the queues, while its last customer message is newer."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    request = models.ForeignKey(Request, on_delete=models.CASCADE, related_name="read_marks")
+    read_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "request"], name="read_mark_once")]
+
+
+class Presence(models.Model):
+    """A staff member with a request's page open (postdesk.web.presence): heartbeats from the
+    page's polling, kept in the database so every web host sees them; older than
+    presence.EXPIRES it counts for nothing and is deleted."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    request = models.ForeignKey(Request, on_delete=models.CASCADE, related_name="presences")
+    seen_at = models.DateTimeField(db_index=True)
+    replying = models.BooleanField(default=False)  # typing in the reply box
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "request"], name="presence_once")]

@@ -173,7 +173,8 @@ MIDDLEWARE = [
     # Static files straight from the apps' static/ folders: no collectstatic
     # step for the embedded default.
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's SessionMiddleware, but a live page's poll does not extend the session (postdesk.web.live).
+    "postdesk.web.live.PollSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

@@ -10,6 +10,7 @@ from postdesk.notify import digest, preferences
 from postdesk.notify.reply_address import ANSWER_ABOVE, read_reply_address
 from postdesk.outbound import reply
 from tests.notify.conftest import notifications, recipients
+from tests.support.desk import seen
 from tests.support.mail import make_bounce, make_message, new_message_id
 
 
@@ -106,15 +107,15 @@ def test_assigning_tells_the_new_assignee_but_taking_tells_nobody(desk, staff, s
     as_anna.force_login(anna)
     as_phil.force_login(phil)
 
-    as_phil.post(f"/requests/{request.pk}/take/")
+    assert as_phil.post(f"/requests/{request.pk}/take/", seen(request)).status_code == 302
     desk.send()
     assert notifications(smtp) == []  # phil took it himself
 
-    as_anna.post(f"/requests/{request.pk}/assign/", {"assignee": anna.pk})
+    as_anna.post(f"/requests/{request.pk}/assign/", {"assignee": anna.pk, **seen(request), "confirm": "1"})
     desk.send()
     assert notifications(smtp) == []  # anna assigned it to herself
 
-    as_anna.post(f"/requests/{request.pk}/assign/", {"assignee": phil.pk})
+    assert as_anna.post(f"/requests/{request.pk}/assign/", {"assignee": phil.pk, **seen(request)}).status_code == 302
     desk.send()
     (mail,) = notifications(smtp)
     assert mail.rcpt_tos == ["phil@staff.example"] and "anna assigned you request" in mail.text

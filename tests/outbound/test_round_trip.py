@@ -12,6 +12,7 @@ from django.test import Client
 from postdesk import mailboxes
 from postdesk.models import Message, Request
 from tests.support.mail import make_message
+from tests.support.desk import seen
 
 
 def test_staff_reply_and_the_customers_answer_share_a_request(desk, smtp, dovecot, mail_user):
@@ -28,7 +29,7 @@ def test_staff_reply_and_the_customers_answer_share_a_request(desk, smtp, doveco
 
     staff = Client()
     staff.force_login(User.objects.create_user("phil", "phil@desk.example", "pw"))
-    assert staff.post(f"/requests/{request.pk}/reply/", {"text": "Did you try turning it off?\n\nPhil"}).status_code == 302
+    assert staff.post(f"/requests/{request.pk}/reply/", {**seen(request), "text": "Did you try turning it off?\n\nPhil"}).status_code == 302
     assert [r["status"] for r in desk.send()] == ["sent"]
 
     (sent,) = smtp.received

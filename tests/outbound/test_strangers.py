@@ -13,6 +13,7 @@ from django.test import Client
 from postdesk.models import Request
 from tests.outbound.conftest import history, request_of
 from tests.support.mail import make_message, new_message_id
+from tests.support.desk import seen
 
 ALICE = "Alice Customer <alice@gmail.com>"
 
@@ -20,7 +21,7 @@ ALICE = "Alice Customer <alice@gmail.com>"
 def staff_reply(request: Request, text: str) -> None:
     staff = Client()
     staff.force_login(User.objects.get_or_create(username="phil", defaults={"email": "phil@desk.example"})[0])
-    assert staff.post(f"/requests/{request.pk}/reply/", {"text": text}).status_code == 302
+    assert staff.post(f"/requests/{request.pk}/reply/", {**seen(request), "text": text}).status_code == 302
 
 
 def test_stranger_with_the_tag_and_a_reply_to_gets_nothing(desk, smtp):

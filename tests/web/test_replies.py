@@ -14,6 +14,7 @@ from postdesk import pipeline
 from postdesk.models import Mailbox, Message, Outgoing, Request, RequestEvent
 from postdesk.store import blobs
 from tests.support.mail import make_message, maildir_deliver
+from tests.support.desk import seen
 
 pytestmark = pytest.mark.django_db
 
@@ -46,7 +47,7 @@ def sent_mail(message: Message):
 
 
 def test_reply_is_queued_with_threading_headers(logged_in, staff, customer_request):
-    response = logged_in.post(f"/requests/{customer_request.pk}/reply/", {"text": "We are on it.\n\nPhil", "cc": "Bob <bob@customer.example>"})
+    response = logged_in.post(f"/requests/{customer_request.pk}/reply/", {**seen(customer_request), "text": "We are on it.\n\nPhil", "cc": "Bob <bob@customer.example>"})
     assert response.status_code == 302
     reply = Message.objects.get(direction="out")
     assert reply.kind == "reply" and reply.author == staff and reply.request == customer_request
@@ -69,7 +70,7 @@ def test_reply_is_queued_with_threading_headers(logged_in, staff, customer_reque
 
 
 def test_reply_status_is_shown_on_the_request_page(logged_in, customer_request):
-    logged_in.post(f"/requests/{customer_request.pk}/reply/", {"text": "On it."})
+    logged_in.post(f"/requests/{customer_request.pk}/reply/", {**seen(customer_request), "text": "On it."})
     page = logged_in.get(f"/requests/{customer_request.pk}/").content.decode()
     assert "Reply by phil" in page and "badge-send-queued" in page
     reply = Message.objects.get(direction="out")
@@ -85,7 +86,7 @@ def test_reply_with_attachment(logged_in, customer_request):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     upload = SimpleUploadedFile("fix.txt", b"turn it off and on", content_type="text/plain")
-    logged_in.post(f"/requests/{customer_request.pk}/reply/", {"text": "See attached.", "attachments": [upload]})
+    logged_in.post(f"/requests/{customer_request.pk}/reply/", {**seen(customer_request), "text": "See attached.", "attachments": [upload]})
     reply = Message.objects.get(direction="out")
     [part] = list(sent_mail(reply).iter_attachments())
     assert part.get_filename() == "fix.txt" and part.get_content() == "turn it off and on"
@@ -93,25 +94,25 @@ def test_reply_with_attachment(logged_in, customer_request):
 
 
 def test_empty_reply_or_bad_cc_is_refused_and_the_text_kept(logged_in, customer_request):
-    response = logged_in.post(f"/requests/{customer_request.pk}/reply/", {"text": "Hello", "cc": "not an address"}, follow=True)
+    response = logged_in.post(f"/requests/{customer_request.pk}/reply/", {**seen(customer_request), "text": "Hello", "cc": "not an address"}, follow=True)
     page = response.content.decode()
     assert "Not sent:" in page and "is not an email address" in page
     assert ">Hello</textarea>" in page  # what was typed is still there
     assert not Outgoing.objects.exists()
-    response = logged_in.post(f"/requests/{customer_request.pk}/reply/", {"text": "  \n"}, follow=True)
+    response = logged_in.post(f"/requests/{customer_request.pk}/reply/", {**seen(customer_request), "text": "  \n"}, follow=True)
     assert "the reply is empty" in response.content.decode()
 
 
 def test_reply_without_an_smtp_account_says_what_to_do(logged_in, customer_request, mailbox):
     mailbox.smtp_host = ""
     mailbox.save()
-    response = logged_in.post(f"/requests/{customer_request.pk}/reply/", {"text": "Hello"}, follow=True)
+    response = logged_in.post(f"/requests/{customer_request.pk}/reply/", {**seen(customer_request), "text": "Hello"}, follow=True)
     assert "has no SMTP server" in response.content.decode()
     assert not Outgoing.objects.exists() and not Message.objects.filter(direction="out").exists()
 
 
 def test_internal_note_is_never_sent(logged_in, staff, customer_request):
-    response = logged_in.post(f"/requests/{customer_request.pk}/note/", {"text": "Customer is on the old firmware."}, follow=True)
+    response = logged_in.post(f"/requests/{customer_request.pk}/note/", {**seen(customer_request), "text": "Customer is on the old firmware."}, follow=True)
     page = response.content.decode()
     assert "Internal note" in page and "Customer is on the old firmware." in page and "never sent" in page
     note = Message.objects.get(direction="note")
@@ -120,18 +121,18 @@ def test_internal_note_is_never_sent(logged_in, staff, customer_request):
 
 
 def test_reply_and_note_need_post_login_and_csrf(client, staff, customer_request):
-    assert client.post(f"/requests/{customer_request.pk}/reply/", {"text": "x"}).status_code == 302  # to the login
+    assert client.post(f"/requests/{customer_request.pk}/reply/", {**seen(customer_request), "text": "x"}).status_code == 302  # to the login
     assert not Outgoing.objects.exists()
     csrf_client = Client(enforce_csrf_checks=True)
     csrf_client.force_login(staff)
-    assert csrf_client.post(f"/requests/{customer_request.pk}/reply/", {"text": "x"}).status_code == 403
-    assert csrf_client.post(f"/requests/{customer_request.pk}/note/", {"text": "x"}).status_code == 403
+    assert csrf_client.post(f"/requests/{customer_request.pk}/reply/", {**seen(customer_request), "text": "x"}).status_code == 403
+    assert csrf_client.post(f"/requests/{customer_request.pk}/note/", {**seen(customer_request), "text": "x"}).status_code == 403
     client.force_login(staff)
     assert client.get(f"/requests/{customer_request.pk}/reply/").status_code == 405
 
 
 def test_customer_answer_with_a_new_subject_threads_by_references(logged_in, customer_request, mailbox, maildir):
-    logged_in.post(f"/requests/{customer_request.pk}/reply/", {"text": "Did you try turning it off?"})
+    logged_in.post(f"/requests/{customer_request.pk}/reply/", {**seen(customer_request), "text": "Did you try turning it off?"})
     reply = Message.objects.get(direction="out")
     answer = make_message(
         subject="completely different subject", sender="Alice Customer <alice@customer.example>",
@@ -147,7 +148,7 @@ def test_customer_answer_with_a_new_subject_threads_by_references(logged_in, cus
 
 def test_our_own_reply_coming_back_is_not_imported_again(logged_in, customer_request, mailbox, maildir):
     """A Cc to one of our own mailboxes brings our mail back: it is recognised by its fingerprint."""
-    logged_in.post(f"/requests/{customer_request.pk}/reply/", {"text": "Copy to ourselves."})
+    logged_in.post(f"/requests/{customer_request.pk}/reply/", {**seen(customer_request), "text": "Copy to ourselves."})
     reply = Message.objects.get(direction="out")
     maildir_deliver(maildir, blobs.read(reply.raw_id))
     report = pipeline.fetch_mailbox(mailbox)
@@ -218,7 +219,7 @@ def test_untrusted_reply_to_never_gets_the_reply_and_is_shown(logged_in, custome
     assert "Reply-To: x@evil.example, not verified: replies go to carol@customer.example." in page
     assert "not verified: replies go to carol@customer.example</span>" in page  # beside the message too
 
-    logged_in.post(f"/requests/{customer_request.pk}/reply/", {"text": "Here is the link."})
+    logged_in.post(f"/requests/{customer_request.pk}/reply/", {**seen(customer_request), "text": "Here is the link."})
     out = Outgoing.objects.get()
     assert out.recipients == ["carol@customer.example"]
     mail = sent_mail(out.message)
@@ -231,13 +232,13 @@ def test_reply_to_naming_a_participant_is_used(logged_in, customer_request, mail
         headers={"Reply-To": "Alice Customer <alice@customer.example>"}))
     page = logged_in.get(f"/requests/{customer_request.pk}/").content.decode()
     assert "To <strong>alice@customer.example</strong>" in page and "not verified" not in page
-    logged_in.post(f"/requests/{customer_request.pk}/reply/", {"text": "Done."})
+    logged_in.post(f"/requests/{customer_request.pk}/reply/", {**seen(customer_request), "text": "Done."})
     assert Outgoing.objects.get().recipients == ["alice@customer.example"]
 
 
 def test_answer_by_references_to_our_reply_joins_whoever_sends_it_and_its_reply_to_is_used(
         logged_in, customer_request, mailbox, maildir):
-    logged_in.post(f"/requests/{customer_request.pk}/reply/", {"text": "Did you try turning it off?"})
+    logged_in.post(f"/requests/{customer_request.pk}/reply/", {**seen(customer_request), "text": "Did you try turning it off?"})
     ours = Message.objects.get(direction="out")
     forwarded = receive(mailbox, maildir, make_message(
         subject="Fwd: printer", sender="Frank Forwarded <frank@gmail.com>", references=[f"<{ours.message_id}>"],

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from postdesk.models import Attachment, Customer, Mailbox, Message, Request, RequestEvent
 from postdesk.store import blobs
+from tests.support.desk import seen
 
 pytestmark = pytest.mark.django_db
 
@@ -188,7 +189,7 @@ def test_request_page_shows_the_conversation(logged_in, mailbox):
     assert f'href="/attachments/{attachment.pk}/"' in html
     assert f'href="/messages/{req.messages.first().pk}/raw/"' in html
     # Only our own static scripts, no inline ones (the CSP would block them anyway).
-    assert re.findall(r"<script[^>]*>", html) == ['<script src="/static/postdesk/keys.js" defer>'] and "style=" not in html
+    assert re.findall(r"<script[^>]*>", html) == ['<script src="/static/postdesk/keys.js" defer>', '<script src="/static/postdesk/live.js" defer>'] and "style=" not in html
     assert logged_in.get("/requests/999999/").status_code == 404
 
 
@@ -222,7 +223,7 @@ def _event(req) -> RequestEvent:
 
 def test_take(logged_in, staff):
     req = make_request()
-    response = logged_in.post(f"/requests/{req.pk}/take/")
+    response = logged_in.post(f"/requests/{req.pk}/take/", seen(req))
     assert response.status_code == 302 and response["Location"] == f"/requests/{req.pk}/"
     req.refresh_from_db()
     assert req.assignee == staff
@@ -231,37 +232,37 @@ def test_take(logged_in, staff):
     page = logged_in.get(f"/requests/{req.pk}/").content.decode()
     assert "taken by phil" in page
     # Taking it again changes nothing and records nothing.
-    logged_in.post(f"/requests/{req.pk}/take/")
+    logged_in.post(f"/requests/{req.pk}/take/", seen(req))
     assert RequestEvent.objects.filter(request=req).count() == 1
 
 
 def test_assign_and_unassign(logged_in, staff, other):
     req = make_request()
-    logged_in.post(f"/requests/{req.pk}/assign/", {"assignee": other.pk})
+    logged_in.post(f"/requests/{req.pk}/assign/", {**seen(req), "assignee": other.pk})
     req.refresh_from_db()
     assert req.assignee == other
     event = _event(req)
     assert (event.actor, event.kind, event.detail) == (staff, "assigned", "assigned to rita")
-    logged_in.post(f"/requests/{req.pk}/unassign/")
+    logged_in.post(f"/requests/{req.pk}/unassign/", seen(req))
     req.refresh_from_db()
     assert req.assignee is None
     event = _event(req)
     assert (event.actor, event.kind) == (staff, "unassigned")
-    assert logged_in.post(f"/requests/{req.pk}/assign/", {"assignee": "999999"}).status_code == 400
-    assert logged_in.post(f"/requests/{req.pk}/assign/", {"assignee": "x"}).status_code == 400
+    assert logged_in.post(f"/requests/{req.pk}/assign/", {**seen(req), "assignee": "999999"}).status_code == 400
+    assert logged_in.post(f"/requests/{req.pk}/assign/", {**seen(req), "assignee": "x"}).status_code == 400
     other.is_active = False
     other.save()
-    assert logged_in.post(f"/requests/{req.pk}/assign/", {"assignee": other.pk}).status_code == 400
+    assert logged_in.post(f"/requests/{req.pk}/assign/", {**seen(req), "assignee": other.pk}).status_code == 400
     assert RequestEvent.objects.filter(request=req).count() == 2
 
 
 def test_close_and_reopen(logged_in, staff):
     req = make_request()
-    logged_in.post(f"/requests/{req.pk}/close/")
+    logged_in.post(f"/requests/{req.pk}/close/", seen(req))
     req.refresh_from_db()
     assert req.status == Request.Status.CLOSED
     assert (_event(req).actor, _event(req).kind) == (staff, "closed")
-    logged_in.post(f"/requests/{req.pk}/reopen/")
+    logged_in.post(f"/requests/{req.pk}/reopen/", seen(req))
     req.refresh_from_db()
     assert req.status == Request.Status.OPEN
     assert (_event(req).actor, _event(req).kind) == (staff, "reopened")
@@ -275,7 +276,7 @@ def test_actions_need_the_csrf_token(client, staff):
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(staff)
     req = make_request()
-    assert strict.post(f"/requests/{req.pk}/close/").status_code == 403
+    assert strict.post(f"/requests/{req.pk}/close/", seen(req)).status_code == 403
     req.refresh_from_db()
     assert req.status == Request.Status.NEW
 

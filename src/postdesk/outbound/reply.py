@@ -82,9 +82,11 @@ def _address(entry: dict) -> str:
     return (entry.get("address") or "").strip().lower()
 
 
-def send_reply(request_id: int, draft: ReplyDraft, author) -> Message:
+def send_reply(request_id: int, draft: ReplyDraft, author, guard=None) -> Message:
     """Queue the reply: its record in the conversation, its outbox row and the
-    history entry commit together; the worker's sender delivers it."""
+    history entry commit together; the worker's sender delivers it.  `guard(request)`,
+    when given, runs under the request's row lock first and may raise to refuse
+    (the web's stale-page check, postdesk.web.staleness)."""
     text = draft.text.strip("\n")
     if not text.strip():
         raise ReplyError("the reply is empty")
@@ -93,6 +95,8 @@ def send_reply(request_id: int, draft: ReplyDraft, author) -> Message:
     cc = parse_cc(draft.cc)
     with transaction.atomic():
         request = Request.objects.select_for_update(of=("self",)).select_related("mailbox", "customer").get(pk=request_id)
+        if guard is not None:
+            guard(request)
         parent = parent_of(list(request.messages.order_by("created_at", "id")))
         if parent is None:
             raise ReplyError("this request has no incoming mail to answer")
@@ -122,8 +126,8 @@ def send_reply(request_id: int, draft: ReplyDraft, author) -> Message:
     return message
 
 
-def add_note(request_id: int, text: str, author) -> Message:
-    """An internal note: part of the conversation for staff, never sent."""
+def add_note(request_id: int, text: str, author, guard=None) -> Message:
+    """An internal note: part of the conversation for staff, never sent.  `guard` as in send_reply."""
     text = text.strip("\n")
     if not text.strip():
         raise ReplyError("the note is empty")
@@ -131,6 +135,8 @@ def add_note(request_id: int, text: str, author) -> Message:
         raise ReplyError(f"the note is longer than {MAX_TEXT} characters")
     with transaction.atomic():
         request = Request.objects.select_for_update().get(pk=request_id)
+        if guard is not None:
+            guard(request)
         body = text.encode("utf-8")
         # A note has no mail behind it; its text is its record (raw), and a
         # random fingerprint keeps two identical notes apart.

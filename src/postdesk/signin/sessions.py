@@ -125,10 +125,13 @@ class LastSeenMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.user.is_authenticated:
+        response = self.get_response(request)
+        # After the view: an open page's poll (web.live.mark_poll sets postdesk_poll) is
+        # not the member being active, so it moves neither "last active" nor the session.
+        if request.user.is_authenticated and not getattr(request, "postdesk_poll", False):
             follow_key(request)
             note_seen(request)
-        return self.get_response(request)
+        return response
 
 
 def follow_key(request) -> bool:

@@ -15,6 +15,11 @@ from dataclasses import dataclass
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 DEFAULT_THREADS = 8
+# Open connections waitress keeps before it stops accepting: every open page keeps
+# one alive (live.js polls), and waitress's default of 100 would leave the 101st
+# browser, and any other request on a new connection, waiting in the backlog until
+# some page closes.  Under select()'s limit of 1024 file descriptors.
+CONNECTION_LIMIT = 500
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,7 @@ def make_server(options: ServerOptions):
         # A help desk's uploads (staff attachments, later) are bounded by the
         # mailbox size limits, not here; 64 MB keeps a rogue client in check.
         max_request_body_size=64 * 1024 * 1024,
+        connection_limit=CONNECTION_LIMIT,
         **extra,
     )
 

@@ -3,6 +3,7 @@ from django.urls import path
 
 from postdesk.web import views
 from postdesk.web import mailboxes, quarantine  # the admin pages
+from postdesk.web import live  # polled by static/postdesk/live.js
 from postdesk.web import account, lockouts, oauth_connect, replies, signin, signins, sso, two_factor
 from postdesk.web import notifications
 
@@ -25,6 +26,7 @@ urlpatterns = [
     path("requests/<int:number>/reopen/", views.reopen, name="reopen"),
     path("requests/<int:number>/reply/", replies.reply, name="reply"),
     path("requests/<int:number>/note/", replies.note, name="note"),
+    path("requests/<int:number>/live/", live.request_live, name="request_live"),
     path("attachments/<int:attachment_id>/", views.attachment_download, name="attachment"),
     path("messages/<int:message_id>/raw/", views.message_raw, name="message_raw"),
     # Admins only (web/mailboxes.admin_required).

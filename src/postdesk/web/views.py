@@ -31,7 +31,7 @@ from postdesk.notify import hooks as notify_hooks
 from postdesk.outbound.reply import ReplyChoice, parent_of, reply_choice
 from postdesk.store import blobs
 from postdesk.store.attachments import read_attachment
-from postdesk.web import disposition, mailframe
+from postdesk.web import disposition, live, mailframe, staleness, unread
 
 PAGE_SIZE = 50
 # Shown inline by a browser only as an image, never as a document; anything
@@ -71,13 +71,21 @@ def search(queryset: QuerySet, q: str) -> QuerySet:
     return queryset.filter(condition)
 
 
-def _nav(request) -> dict:
-    """The counts in the top bar: each queue and each mailbox."""
+def nav_counts(user) -> dict[str, int]:
+    """The counts in the top bar, by key: each queue, and "mailbox:NAME" (also polled by live.js)."""
     counts = Request.objects.aggregate(
-        general=Count("pk", filter=_queue_filter("general", request.user)),
-        mine=Count("pk", filter=_queue_filter("mine", request.user)),
+        general=Count("pk", filter=_queue_filter("general", user)),
+        mine=Count("pk", filter=_queue_filter("mine", user)),
         all=Count("pk"),
     )
+    for name, count in Mailbox.objects.annotate(count=Count("requests")).values_list("name", "count"):
+        counts[f"mailbox:{name}"] = count
+    return counts
+
+
+def _nav(request) -> dict:
+    """The counts in the top bar: each queue and each mailbox."""
+    counts = nav_counts(request.user)
     queues = [{"key": key, "label": label, "count": counts[key], "url": reverse("postdesk_web:queue", args=[key])} for key, label in QUEUES.items()]
     mailboxes = Mailbox.objects.annotate(count=Count("requests")).order_by("name")
     return {"nav_queues": queues, "nav_mailboxes": mailboxes, "failing_mailboxes": _failing(request.user),
@@ -118,17 +126,21 @@ def _signin_attention(user) -> list:
 
 
 def _queue_page(request, queryset: QuerySet, *, title: str, current: str):
+    """A queue; with ?live=1 the JSON live.js polls (the same rows, so the same page and search)."""
     q = request.GET.get("q", "")
     has_attachments = Exists(Attachment.objects.filter(message__request=OuterRef("pk")))
     rows = (
-        search(queryset, q)
+        unread.annotate(search(queryset, q), request.user)
         .select_related("assignee", "mailbox", "customer")
         .annotate(has_attachments=has_attachments)
         .order_by("-updated_at", "-pk")
     )
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
-    context = {"title": title, "current": current, "page": page, "q": q.strip(), **_nav(request)}
-    return render(request, "postdesk/queue.html", context)
+    context = {"title": title, "current": current, "page": page, "q": q.strip(), "stamp": live.stamp(page)}
+    if request.GET.get("live") == "1":
+        return live.queue_answer(request, context, nav_counts(request.user))
+    context["live_url"] = live.poll_url(request)
+    return render(request, "postdesk/queue.html", {**context, **_nav(request)})
 
 
 @login_required
@@ -161,6 +173,14 @@ def _staff():
 @login_required
 def request_detail(request, number: int):
     req = get_object_or_404(Request.objects.select_related("assignee", "mailbox", "customer"), pk=number)
+    return request_page(request, req, draft=request.session.pop("reply_draft", None) or {})
+
+
+def request_page(request, req: Request, *, draft: dict, stale=None, confirm_take=None, status: int = 200):
+    """The request page; also re-rendered, with the draft filled in, when a stale page's
+    form is refused (`stale`: staleness.Changes) or Take asks to confirm (`confirm_take`).
+    Whoever sees it has read what the customer wrote (unread)."""
+    unread.mark_read(request.user, req)
     conversation = list(
         req.messages.select_related("outgoing_mail", "author").prefetch_related(
             Prefetch("attachments", queryset=Attachment.objects.order_by("position"))
@@ -191,7 +211,10 @@ def request_detail(request, number: int):
         "events": req.events.select_related("actor"),
         "frame_sandbox": mailframe.FRAME_SANDBOX,
         "staff": _staff(),
-        "draft": request.session.pop("reply_draft", None) or {},
+        "draft": draft,
+        "seen": staleness.seen_now(req).as_fields(),
+        "stale": stale,
+        "confirm_take": confirm_take,
         "reply": _reply_address(conversation),
         "tag": tags.tag(req.pk),
         "mentions": req.mentions.order_by("pk"),
@@ -200,7 +223,7 @@ def request_detail(request, number: int):
         "current": "",
         **_nav(request),
     }
-    return render(request, "postdesk/request.html", context)
+    return render(request, "postdesk/request.html", context, status=status)
 
 
 def _reply_address(conversation: list[Message]) -> ReplyChoice:
@@ -257,22 +280,37 @@ def inline_image(request, token: str):
     return response
 
 
-def _act(request, number: int, change) -> "redirect":
-    """Run one action on a locked request; `change(req)` returns (kind, detail) or None for no change."""
+def _act(request, number: int, action: str, change, confirm=None):
+    """Run one action on a locked request; `change(req)` returns (kind, detail) or None for no change.
+
+    Refused (409, the page shown again with what changed) when the page the form came
+    from is stale for this action (staleness.RELEVANT); `confirm(req)`, when given, may
+    ask first (a question in words) unless the form says confirm=1."""
+    seen = staleness.read_seen(request.POST)
     with transaction.atomic():
-        req = get_object_or_404(Request.objects.select_for_update(), pk=number)
-        outcome = change(req)
+        req = get_object_or_404(Request.objects.select_for_update(of=("self",)).select_related("assignee"), pk=number)
+        stale = staleness.changes_since(seen, req, request.user).blocking(action)
+        question = None if stale or confirm is None or request.POST.get("confirm") == "1" else confirm(req)
+        outcome = None if stale or question else change(req)
         if outcome is not None:
             kind, detail = outcome
             req.save(update_fields=["assignee", "status", "updated_at"])
             RequestEvent.objects.create(request=req, actor=request.user, kind=kind, detail=detail[:500])
             if kind == "assigned":
                 notify_hooks.assigned(req, request.user)  # in this transaction; never the actor
+    if stale or question:
+        return _ask_again(request, number, stale=stale or None, question=question)
     if outcome is None:
         flash.info(request, "Nothing to change.")
     else:
         flash.success(request, outcome[1] or outcome[0])
     return redirect("postdesk_web:request", number=number)
+
+
+def _ask_again(request, number: int, *, stale=None, question=None):
+    """The request page as it is now: a refusal (409) saying what changed, or a question (200)."""
+    req = get_object_or_404(Request.objects.select_related("assignee", "mailbox", "customer"), pk=number)
+    return request_page(request, req, draft={}, stale=stale, confirm_take=question, status=409 if stale else 200)
 
 
 def _username(user) -> str:
@@ -288,7 +326,12 @@ def take(request, number: int):
         req.assignee = request.user
         return "assigned", f"taken by {_username(request.user)}"
 
-    return _act(request, number, change)
+    def someone_has_it(req):
+        if req.assignee_id in (None, request.user.pk):
+            return None
+        return f"{_username(req.assignee)} has it; take it anyway?"
+
+    return _act(request, number, "take", change, confirm=someone_has_it)
 
 
 @require_POST
@@ -305,7 +348,7 @@ def assign(request, number: int):
         req.assignee = assignee
         return "assigned", f"assigned to {_username(assignee)}"
 
-    return _act(request, number, change)
+    return _act(request, number, "assign", change)
 
 
 @require_POST
@@ -318,7 +361,7 @@ def unassign(request, number: int):
         req.assignee = None
         return "unassigned", detail
 
-    return _act(request, number, change)
+    return _act(request, number, "unassign", change)
 
 
 @require_POST
@@ -330,7 +373,7 @@ def close(request, number: int):
         req.status = Request.Status.CLOSED
         return "closed", "closed"
 
-    return _act(request, number, change)
+    return _act(request, number, "close", change)
 
 
 @require_POST
@@ -342,7 +385,7 @@ def reopen(request, number: int):
         req.status = Request.Status.OPEN
         return "reopened", "reopened"
 
-    return _act(request, number, change)
+    return _act(request, number, "reopen", change)
 
 
 # --- downloads ----------------------------------------------------------------
