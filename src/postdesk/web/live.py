@@ -25,6 +25,7 @@ from django.views.decorators.http import require_POST
 
 from postdesk.models import Request
 from postdesk.web import presence, staleness
+from postdesk.web.queues import nav_counts
 
 
 def mark_poll(request) -> None:
@@ -78,7 +79,6 @@ def queue_answer(request, context: dict, counts: dict[str, int]) -> JsonResponse
 def request_live(request, number: int):
     """The request page's poll (POST: it carries a heartbeat): what changed since the page's
     version (staleness), the status and assignee now, and who else is there (presence)."""
-    from postdesk.web.views import nav_counts
 
     mark_poll(request)
     req = get_object_or_404(Request.objects.select_related("assignee"), pk=number)

@@ -32,6 +32,7 @@ from postdesk.outbound.reply import ReplyChoice, parent_of, reply_choice
 from postdesk.store import blobs
 from postdesk.store.attachments import read_attachment
 from postdesk.web import disposition, live, mailframe, staleness, unread
+from postdesk.web.queues import QUEUES, nav_counts, queue_filter
 
 PAGE_SIZE = 50
 # Shown inline by a browser only as an image, never as a document; anything
@@ -39,26 +40,6 @@ PAGE_SIZE = 50
 SAFE_IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 # An id beyond a 64-bit integer is no request of ours (and would upset the database).
 MAX_NUMBER_DIGITS = 18
-
-OPEN = ~Q(status=Request.Status.CLOSED)
-
-QUEUES = {
-    "general": "General",
-    "mine": "Mine",
-    "all": "All",
-}
-
-
-# --- queues -------------------------------------------------------------------
-
-
-def _queue_filter(queue: str, user) -> Q:
-    if queue == "general":
-        return Q(assignee__isnull=True) & OPEN
-    if queue == "mine":
-        return Q(assignee=user) & OPEN
-    return Q()
-
 
 def search(queryset: QuerySet, q: str) -> QuerySet:
     q = q.strip()
@@ -69,18 +50,6 @@ def search(queryset: QuerySet, q: str) -> QuerySet:
     if number is not None:
         condition |= Q(pk=number)
     return queryset.filter(condition)
-
-
-def nav_counts(user) -> dict[str, int]:
-    """The counts in the top bar, by key: each queue, and "mailbox:NAME" (also polled by live.js)."""
-    counts = Request.objects.aggregate(
-        general=Count("pk", filter=_queue_filter("general", user)),
-        mine=Count("pk", filter=_queue_filter("mine", user)),
-        all=Count("pk"),
-    )
-    for name, count in Mailbox.objects.annotate(count=Count("requests")).values_list("name", "count"):
-        counts[f"mailbox:{name}"] = count
-    return counts
 
 
 def _nav(request) -> dict:
@@ -152,7 +121,7 @@ def home(request):
 def queue(request, queue: str):
     if queue not in QUEUES:
         raise Http404("no such queue")
-    queryset = Request.objects.filter(_queue_filter(queue, request.user))
+    queryset = Request.objects.filter(queue_filter(queue, request.user))
     return _queue_page(request, queryset, title=QUEUES[queue], current=queue)
 
 
