@@ -33,6 +33,10 @@ class MaildirWatcher(threading.Thread):
     def run(self) -> None:
         last = self._stamp()
         self.active.set()
+        # The runner starts us after its pass: a delivery between that pass's read of
+        # new/ and the stamp above would wait a whole poll interval.  One more pass
+        # closes the gap (a listing of new/, nothing when nothing came).
+        self.on_new_mail()
         try:
             while not self.stop.wait(LOOK_EVERY):
                 now = self._stamp()
