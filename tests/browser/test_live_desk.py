@@ -80,6 +80,8 @@ def test_stale_pages_refuse_reply_close_and_take(desk, browser, admin_password):
 
         # Take: ada took it after phil's page was opened; refused, and the page shown is up to date.
         ada.click("section.actions button:has-text('Take')")
+        # A click returns before its POST is answered: wait until ada's Take is done.
+        expect(ada.locator(".request-head .assigned")).to_have_text(f"assigned to {ADMIN}")
         phil.click("section.actions button:has-text('Take')")
         expect(phil.locator(".stale")).to_contain_text(f"it was assigned to {ADMIN}")
         expect(phil.locator(".request-head .assigned")).to_have_text(f"assigned to {ADMIN}")
@@ -87,6 +89,7 @@ def test_stale_pages_refuse_reply_close_and_take(desk, browser, admin_password):
         # Reply: ada wrote a note while phil typed; refused, the draft kept, nothing sent.
         ada.fill("#reply-text", "I am calling them now.")
         ada.click("text=Add internal note")
+        expect(ada.get_by_text("I am calling them now.", exact=True)).to_be_visible()  # the note is in
         phil.fill("#reply-text", "Restart the spooler, please.")
         phil.fill("#reply-cc", "boss@customer.example")
         phil.click("button.primary")
