@@ -242,3 +242,13 @@ class WorkerProcess:
         except ChildProcessError:
             return True
         return info is not None and info.si_pid != 0
+
+
+def wait_for(condition, timeout: float, step: float = 0.05) -> bool:
+    """Whether `condition()` became true within `timeout` seconds (polled every `step`)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(step)
+    return condition()

@@ -33,7 +33,7 @@ import threading
 import time
 from datetime import datetime, timezone
 
-from _worker import World, backend_note, message, percentile
+from _worker import World, backend_note, message, percentile, wait_for
 
 IDLE_P50, IDLE_P95 = 1.0, 2.0
 POLL_INTERVAL = 60
@@ -63,7 +63,7 @@ def run_mode(world: World, mode: str, count: int, rate: float, seed: int) -> dic
         raise SystemExit(f"the worker did not start:\n{worker.log_since_start()[-3000:]}")
     if mode == "idle":
         world.server.append(user, warm_raw)
-    if not _wait_for(lambda: Message.objects.filter(message_id=warm_id).exists(), READY_TIMEOUT):
+    if not wait_for(lambda: Message.objects.filter(message_id=warm_id).exists(), READY_TIMEOUT):
         raise SystemExit(f"the warm-up message was not imported:\n{worker.log_since_start()[-3000:]}")
     time.sleep(SETTLE_SECONDS)
 
@@ -87,7 +87,7 @@ def run_mode(world: World, mode: str, count: int, rate: float, seed: int) -> dic
             appended[mid] = time.time()
             client.append("INBOX", raw)
     wait = POLL_INTERVAL * 2 + 30 if mode == "poll" else 60
-    _wait_for(lambda: len(seen) >= count, wait, step=0.2)
+    wait_for(lambda: len(seen) >= count, wait, step=0.2)
     sending.clear()
     poller.join(5)
 
@@ -118,15 +118,6 @@ def _poll_seen(ids: list[str], appended: dict[str, float], seen: dict[str, float
             time.sleep(0.05)
     finally:
         connection.close()
-
-
-def _wait_for(condition, timeout: float, step: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(step)
-    return condition()
 
 
 def main() -> int:

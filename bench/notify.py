@@ -25,7 +25,7 @@ import random
 import time
 from datetime import datetime, timezone
 
-from _worker import World, backend_note, message, percentile
+from _worker import World, backend_note, message, percentile, wait_for
 
 from tests.servers.smtp import SmtpServer
 
@@ -73,7 +73,7 @@ def run(world: World, smtp: TimedSmtpServer, count: int, rate: float, seed: int)
     tag = f"notify-{seed}"
     _, warm_raw = message(tag, 0, rng)
     world.server.append(user, warm_raw)
-    if not _wait_for(lambda: len(smtp.accepted_at) >= 1, READY_TIMEOUT):
+    if not wait_for(lambda: len(smtp.accepted_at) >= 1, READY_TIMEOUT):
         raise SystemExit(f"the warm-up notification was not sent:\n{worker.log_since_start()[-3000:]}")
     time.sleep(SETTLE_SECONDS)
     done_before = len(smtp.accepted_at)
@@ -89,7 +89,7 @@ def run(world: World, smtp: TimedSmtpServer, count: int, rate: float, seed: int)
                 time.sleep(pause)
             appended[mid] = time.time()
             client.append("INBOX", raw)
-    _wait_for(lambda: len(smtp.accepted_at) >= done_before + count, 60, step=0.2)
+    wait_for(lambda: len(smtp.accepted_at) >= done_before + count, 60, step=0.2)
     worker.stop()
 
     by_request = dict(Message.objects.filter(message_id__in=list(appended)).values_list("request_id", "message_id"))
@@ -99,15 +99,6 @@ def run(world: World, smtp: TimedSmtpServer, count: int, rate: float, seed: int)
         if mid is not None and received.rcpt_tos == [STAFF_EMAIL]:
             delays.append(accepted - appended[mid])
     return {"count": count, "rate": rate, "notified": len(delays), "delays": delays}
-
-
-def _wait_for(condition, timeout: float, step: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(step)
-    return condition()
 
 
 def main() -> int:
