@@ -11,7 +11,8 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from postdesk.signin import sessions, sso, two_factor
+from postdesk.signin import sessions, two_factor
+from postdesk.web.sso import button_label
 from postdesk.web.views import _nav
 
 CURRENT = "account"
@@ -26,7 +27,7 @@ def account(request):
         "sessions": sessions.open_sessions(request.user, current_key=request.session.session_key),
         "two_factor": two_factor.status(request.user),
         "sso_emails": [i.email for i in request.user.sso_identities.all()],
-        "sso_label": sso.config().label if sso.config().enabled else "",
+        "sso_label": button_label(),  # "" when single sign-on is off
         **_nav(request),
     }
     return render(request, "postdesk/account.html", context)
