@@ -39,6 +39,7 @@ class Mailbox(models.Model):
 
     name = models.CharField(max_length=100, unique=True)
     address = models.CharField(max_length=254, blank=True, help_text="the address customers write to")
+    signature = models.TextField(blank=True, help_text="added below every staff reply from this mailbox")
     protocol = models.CharField(max_length=10, choices=Protocol.choices)
     host = models.CharField(max_length=255, blank=True)
     port = models.PositiveIntegerField(null=True, blank=True)
@@ -111,6 +112,7 @@ class Mailbox(models.Model):
 
     class Meta:
         ordering = ["name"]
+        verbose_name_plural = "mailboxes"
 
     def __str__(self) -> str:
         return self.name
@@ -175,6 +177,7 @@ class OAuthGrant(models.Model):
 class Customer(models.Model):
     address = models.CharField(max_length=254, unique=True)  # lower case
     name = models.CharField(max_length=255, blank=True)
+    note = models.TextField(blank=True, help_text="what staff should know about this customer")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -195,13 +198,28 @@ class Blob(models.Model):
 
 
 class Request(models.Model):
+    # The moves between statuses are postdesk.desk.status, and only there.
     class Status(models.TextChoices):
         NEW = "new", "new"
         OPEN = "open", "open"
+        PENDING = "pending", "waiting on customer"
         CLOSED = "closed", "closed"
+
+    class Priority(models.IntegerChoices):
+        LOW = 0, "low"
+        NORMAL = 1, "normal"
+        HIGH = 2, "high"
+        URGENT = 3, "urgent"
 
     subject = models.CharField(max_length=998, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.NEW, db_index=True)
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
+    # A waiting (pending) request comes back by itself at this time (desk.status.wake_due).
+    snooze_until = models.DateTimeField(null=True, blank=True)
+    # A merged request points to the one that took its messages (desk.merge); mail
+    # naming the merged one's tag joins the target.
+    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_from")
+    tags = models.ManyToManyField("Tag", blank=True, related_name="requests")
     assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="requests")
     mailbox = models.ForeignKey(Mailbox, null=True, blank=True, on_delete=models.SET_NULL, related_name="requests")
     customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.SET_NULL, related_name="requests")
@@ -678,3 +696,72 @@ class Presence(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "request"], name="presence_once")]
+
+
+# --- the agent's desk (postdesk.desk) -------------------------------------------
+
+
+class Tag(models.Model):
+    """A label on requests ("billing", "vip"), set from the page, in bulk or by rules.
+    Not the request tag [PD-n] of subjects: that is postdesk.tags."""
+
+    name = models.CharField(max_length=50, unique=True)  # lower case, desk.tagging.clean_name
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class StaffProfile(models.Model):
+    """A staff member's own settings: time zone and signature (desk.profile).
+
+    No row: the server's time zone and no signature."""
+
+    staff = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="desk_profile")
+    time_zone = models.CharField(max_length=64, blank=True, help_text="an IANA name, e.g. Europe/Berlin")
+    signature = models.TextField(blank=True)
+
+
+class SavedView(models.Model):
+    """A staff member's saved queue ("My urgent"): a name and the query string of a queue URL."""
+
+    staff = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views")
+    name = models.CharField(max_length=80)
+    query = models.CharField(max_length=2000, help_text="a queue URL's query string (desk.filters)")
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "name"]
+        constraints = [models.UniqueConstraint(fields=["staff", "name"], name="saved_view_name_once")]
+
+
+class CannedReply(models.Model):
+    """A reply text admins keep for everyone, with placeholders (desk.canned)."""
+
+    title = models.CharField(max_length=200, unique=True)
+    body = models.TextField()
+    mailbox = models.ForeignKey(Mailbox, null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+                                help_text="offered only on this mailbox's requests; empty: everywhere")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["title"]
+
+
+class Draft(models.Model):
+    """What a staff member is typing on a request, saved as they type (desk.drafts);
+    gone once the reply or note is sent."""
+
+    staff = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    request = models.ForeignKey(Request, on_delete=models.CASCADE, related_name="drafts")
+    kind = models.CharField(max_length=10, default="reply")  # "reply" or "note"
+    text = models.TextField(blank=True)
+    cc = models.CharField(max_length=2000, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["staff", "request", "kind"], name="draft_once")]

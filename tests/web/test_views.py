@@ -242,7 +242,7 @@ def test_assign_and_unassign(logged_in, staff, other):
     req.refresh_from_db()
     assert req.assignee == other
     event = _event(req)
-    assert (event.actor, event.kind, event.detail) == (staff, "assigned", "assigned to rita")
+    assert (event.actor, event.kind, event.detail) == (staff, "assigned", "assigned to rita, now open")
     logged_in.post(f"/requests/{req.pk}/unassign/", seen(req))
     req.refresh_from_db()
     assert req.assignee is None

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from postdesk import tags
+from postdesk.desk import status as request_status
 from postdesk.models import Message, Request, RequestEvent
 from postdesk.notify import hooks as notify_hooks
 from postdesk.outbound import compose, queue
@@ -82,11 +83,12 @@ def _address(entry: dict) -> str:
     return (entry.get("address") or "").strip().lower()
 
 
-def send_reply(request_id: int, draft: ReplyDraft, author, guard=None) -> Message:
+def send_reply(request_id: int, draft: ReplyDraft, author, guard=None, then: str = "open") -> Message:
     """Queue the reply: its record in the conversation, its outbox row and the
     history entry commit together; the worker's sender delivers it.  `guard(request)`,
     when given, runs under the request's row lock first and may raise to refuse
-    (the web's stale-page check, postdesk.web.staleness)."""
+    (the web's stale-page check, postdesk.web.staleness).  `then`: the status after the
+    reply, one of desk.status.Then ("Send", "Send and wait", "Send and close")."""
     text = draft.text.strip("\n")
     if not text.strip():
         raise ReplyError("the reply is empty")
@@ -119,10 +121,9 @@ def send_reply(request_id: int, draft: ReplyDraft, author, guard=None) -> Messag
             in_reply_to=in_reply_to, references=references, attachments=list(draft.attachments),
         )
         message = queue.enqueue(composed, mailbox, request, kind="reply", author=author)
-        if request.status == Request.Status.NEW:
-            request.status = Request.Status.OPEN
-        request.save(update_fields=["status", "updated_at"])
         RequestEvent.objects.create(request=request, actor=author, kind="replied", detail=f"reply queued to {to.address}"[:500])
+        request_status.record(request, request_status.after_reply(request, then), author)
+        request.save(update_fields=["status", "snooze_until", "updated_at"])
     return message
 
 

@@ -9,6 +9,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from postdesk import crashpoints
+from postdesk.desk import status as request_status
 from postdesk.mail import ParsedMessage, fingerprint
 from postdesk.notify import answer
 from postdesk.models import (
@@ -366,11 +367,10 @@ def _new_request(mailbox: Mailbox, parsed: ParsedMessage, customer: Customer | N
 
 
 def _follow_up(request: Request, auto_kind: str) -> None:
-    if request.status == Request.Status.CLOSED and not auto_kind:
-        # A customer writing again reopens; an out-of-office reply does not.
-        request.status = Request.Status.OPEN
-        RequestEvent.objects.create(request=request, kind="reopened", detail="the customer wrote again")
-    request.save(update_fields=["status", "updated_at"])
+    # A customer writing again reopens a closed request and ends a wait; an
+    # out-of-office reply does neither (desk.status.customer_wrote).
+    request_status.record(request, request_status.customer_wrote(request, automatic=bool(auto_kind)))
+    request.save(update_fields=["status", "snooze_until", "updated_at"])
 
 
 def _finish(intake: Intake, status: str, message: Message) -> None:

@@ -26,6 +26,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_POST
 
 from postdesk import tags
+from postdesk.desk import status as request_status
 from postdesk.models import Attachment, Mailbox, Message, Request, RequestEvent
 from postdesk.notify import hooks as notify_hooks
 from postdesk.outbound.reply import ReplyChoice, parent_of, reply_choice
@@ -263,7 +264,7 @@ def _act(request, number: int, action: str, change, confirm=None):
         outcome = None if stale or question else change(req)
         if outcome is not None:
             kind, detail = outcome
-            req.save(update_fields=["assignee", "status", "updated_at"])
+            req.save(update_fields=["assignee", "status", "snooze_until", "updated_at"])
             RequestEvent.objects.create(request=req, actor=request.user, kind=kind, detail=detail[:500])
             if kind == "assigned":
                 notify_hooks.assigned(req, request.user)  # in this transaction; never the actor
@@ -286,6 +287,11 @@ def _username(user) -> str:
     return user.get_username() if user is not None else ""
 
 
+def _now_open(req) -> str:
+    """A new request someone is assigned to is open; said in the assignment's history line."""
+    return ", now open" if request_status.after_assignment(req) else ""
+
+
 @require_POST
 @login_required
 def take(request, number: int):
@@ -293,7 +299,7 @@ def take(request, number: int):
         if req.assignee_id == request.user.pk:
             return None
         req.assignee = request.user
-        return "assigned", f"taken by {_username(request.user)}"
+        return "assigned", f"taken by {_username(request.user)}" + _now_open(req)
 
     def someone_has_it(req):
         if req.assignee_id in (None, request.user.pk):
@@ -315,7 +321,7 @@ def assign(request, number: int):
         if req.assignee_id == assignee.pk:
             return None
         req.assignee = assignee
-        return "assigned", f"assigned to {_username(assignee)}"
+        return "assigned", f"assigned to {_username(assignee)}" + _now_open(req)
 
     return _act(request, number, "assign", change)
 
@@ -337,10 +343,8 @@ def unassign(request, number: int):
 @login_required
 def close(request, number: int):
     def change(req):
-        if req.status == Request.Status.CLOSED:
-            return None
-        req.status = Request.Status.CLOSED
-        return "closed", "closed"
+        move = request_status.close(req)
+        return (move.kind, move.detail) if move else None
 
     return _act(request, number, "close", change)
 
@@ -349,10 +353,8 @@ def close(request, number: int):
 @login_required
 def reopen(request, number: int):
     def change(req):
-        if req.status != Request.Status.CLOSED:
-            return None
-        req.status = Request.Status.OPEN
-        return "reopened", "reopened"
+        move = request_status.reopen(req)
+        return (move.kind, move.detail) if move else None
 
     return _act(request, number, "reopen", change)
 
