@@ -487,6 +487,9 @@ SETTINGS: tuple[Setting, ...] = (
             check=lambda m: "a copy in a Sent folder needs an IMAP mailbox" if m.sent_folder and m.protocol != "imap" else None,
             help="IMAP only, e.g. Sent; blank: no copy",
             options=(Option("--sent-folder", metavar="FOLDER", help="IMAP only: keep a copy of what we send in this folder"),)),
+    Setting("signature", "Signature", "text", "Sending", widget="textarea",
+            help="below every staff reply from this mailbox, after the staff member's own; {agent_name} {mailbox}",
+            options=(Option("--signature", metavar="TEXT", help="added below every staff reply ('' for none)"),)),
     # Acknowledgement
     Setting("ack_enabled", "Acknowledge new requests", "bool", "Acknowledgement", json="ack",
             help="only a new request from a person: never automatic mail, bounces, lists or our own addresses",

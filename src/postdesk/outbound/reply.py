@@ -5,16 +5,17 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-from email.utils import getaddresses
+from email.utils import formataddr, getaddresses
 
 from django.db import transaction
 from django.utils import timezone
 
 from postdesk import tags
+from postdesk.desk import signature
 from postdesk.desk import status as request_status
 from postdesk.models import Message, Request, RequestEvent
 from postdesk.notify import hooks as notify_hooks
-from postdesk.outbound import compose, queue
+from postdesk.outbound import compose, policy, queue
 from postdesk.sources.smtp import SmtpConfigError, account_for
 from postdesk.store import blobs
 
@@ -30,6 +31,7 @@ class ReplyDraft:
     text: str
     cc: str = ""
     attachments: tuple[compose.FileToSend, ...] = ()
+    reply_all: bool = False  # also Cc the others the customer wrote to (reply_all())
 
 
 def parse_cc(value: str) -> list[compose.Recipient]:
@@ -79,6 +81,31 @@ def recipient_of(parent: Message) -> compose.Recipient | None:
     return reply_choice(parent).recipient
 
 
+def reply_all(parent: Message, recipient: compose.Recipient | None) -> list[compose.Recipient]:
+    """Whom "Reply all" adds in Cc: the others the customer wrote to (their To and Cc),
+    never our own mailboxes' addresses (that would mail ourselves) nor the recipient."""
+    skip = policy.our_addresses() | ({recipient.address} if recipient else set())
+    offered: dict[str, compose.Recipient] = {}
+    for entry in [*(parent.to or []), *(parent.cc or [])]:
+        address = _address(entry)
+        if "@" in address and address not in skip and address not in offered:
+            offered[address] = compose.Recipient(address, (entry.get("name") or "").strip())
+    return list(offered.values())
+
+
+def _merged(first: list[compose.Recipient], then: list[compose.Recipient]) -> list[compose.Recipient]:
+    """Both lists, each address once (the first spelling of its name wins)."""
+    by_address: dict[str, compose.Recipient] = {}
+    for recipient in [*first, *then]:
+        by_address.setdefault(recipient.address, recipient)
+    return list(by_address.values())
+
+
+def cc_line(recipients: list[compose.Recipient]) -> str:
+    """Recipients as a Cc field reads them (what parse_cc reads back)."""
+    return ", ".join(formataddr((r.name, r.address)) if r.name else r.address for r in recipients)
+
+
 def _address(entry: dict) -> str:
     return (entry.get("address") or "").strip().lower()
 
@@ -88,12 +115,16 @@ def send_reply(request_id: int, draft: ReplyDraft, author, guard=None, then: str
     history entry commit together; the worker's sender delivers it.  `guard(request)`,
     when given, runs under the request's row lock first and may raise to refuse
     (the web's stale-page check, postdesk.web.staleness).  `then`: the status after the
-    reply, one of desk.status.Then ("Send", "Send and wait", "Send and close")."""
+    reply, one of desk.status.Then ("Send", "Send and wait", "Send and close").
+    The author's and the mailbox's signatures are added here (desk.signature), so a
+    reply from the page and one answered by email are signed by the same rule."""
     text = draft.text.strip("\n")
     if not text.strip():
         raise ReplyError("the reply is empty")
     if len(text) > MAX_TEXT:
         raise ReplyError(f"the reply is longer than {MAX_TEXT} characters")
+    if then not in request_status.Then.ALL:
+        raise ReplyError(f"unknown status after the reply: {then!r}")
     cc = parse_cc(draft.cc)
     with transaction.atomic():
         request = Request.objects.select_for_update(of=("self",)).select_related("mailbox", "customer").get(pk=request_id)
@@ -115,6 +146,9 @@ def send_reply(request_id: int, draft: ReplyDraft, author, guard=None, then: str
         if to is None:
             raise ReplyError("the customer's message has no address to answer")
         in_reply_to, references = compose.thread_headers(parent.message_id, parent.references)
+        text = signature.signed(text, signature.signature_for(author, mailbox, request))
+        if draft.reply_all:  # read under the lock, from the message answered: no one else
+            cc = _merged(reply_all(parent, to), cc)
         composed = compose.compose(
             mailbox, request, to=[to], cc=[c for c in cc if c.address != to.address],
             subject=tags.tagged_subject(request.subject, request.pk), text=text,

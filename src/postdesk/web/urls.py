@@ -6,6 +6,7 @@ from postdesk.web import mailboxes, quarantine  # the admin pages
 from postdesk.web import live  # polled by static/postdesk/live.js
 from postdesk.web import account, lockouts, oauth_connect, replies, signin, signins, sso, two_factor
 from postdesk.web import notifications
+from postdesk.web import canned  # canned replies, admins only
 
 app_name = "postdesk_web"
 
@@ -57,4 +58,11 @@ urlpatterns = [
     path("messages/<int:message_id>/body/", views.message_body, name="message_body"),
     path("inline/<str:token>/", views.inline_image, name="inline_image"),
     path("metrics", views.metrics_view, name="metrics"),
+    # Answering (answer helper): drafts as one types, canned replies (admins manage them).
+    path("requests/<int:number>/draft/", replies.draft, name="draft"),
+    path("requests/<int:number>/canned/", replies.insert_canned, name="insert_canned"),
+    path("staff/canned/", canned.canned_list, name="canned_list"),
+    path("staff/canned/add/", canned.canned_add, name="canned_add"),
+    path("staff/canned/<int:pk>/", canned.canned_edit, name="canned_edit"),
+    path("staff/canned/<int:pk>/delete/", canned.canned_delete, name="canned_delete"),
 ]

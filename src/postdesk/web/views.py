@@ -32,7 +32,7 @@ from postdesk.notify import hooks as notify_hooks
 from postdesk.outbound.reply import ReplyChoice, parent_of, reply_choice
 from postdesk.store import blobs
 from postdesk.store.attachments import read_attachment
-from postdesk.web import disposition, live, mailframe, staleness, unread
+from postdesk.web import disposition, live, mailframe, replies, staleness, unread
 from postdesk.web.queues import QUEUES, nav_counts, queue_filter
 
 PAGE_SIZE = 50
@@ -182,6 +182,7 @@ def request_page(request, req: Request, *, draft: dict, stale=None, confirm_take
         "frame_sandbox": mailframe.FRAME_SANDBOX,
         "staff": _staff(),
         "draft": draft,
+        "compose": replies.compose_view(request, req, draft, conversation),
         "seen": staleness.seen_now(req).as_fields(),
         "stale": stale,
         "confirm_take": confirm_take,
