@@ -87,8 +87,9 @@ def test_stale_pages_refuse_reply_close_and_take(desk, browser, admin_password):
         expect(phil.locator(".request-head .assigned")).to_have_text(f"assigned to {ADMIN}")
 
         # Reply: ada wrote a note while phil typed; refused, the draft kept, nothing sent.
-        ada.fill("#reply-text", "I am calling them now.")
-        ada.click("text=Add internal note")
+        ada.click("#tab-note")
+        ada.fill("#note-text", "I am calling them now.")
+        ada.click("button.note-button")
         expect(ada.get_by_text("I am calling them now.", exact=True)).to_be_visible()  # the note is in
         phil.fill("#reply-text", "Restart the spooler, please.")
         phil.fill("#reply-cc", "boss@customer.example")

@@ -50,8 +50,9 @@ def test_reply_note_and_keyboard(desk, browser, smtp, screenshot_dir: Path):
         assert "Reply queued to dana@customer.example" in page.locator(".flash").inner_text()
         assert page.locator(".out-status .badge").inner_text().lower() == "queued"
 
-        page.fill("#reply-text", "Customer's warranty ends in May.")
-        page.click("text=Add internal note")
+        page.click("#tab-note")
+        page.fill("#note-text", "Customer's warranty ends in May.")
+        page.click("button.note-button")
         assert "never sent" in page.locator(".message-note").inner_text()
 
         results = json.loads(desk.inst.run("send", "--json").stdout)
