@@ -125,7 +125,9 @@
   }
 
   // --- attachments --------------------------------------------------------------
-  function megabytes(bytes) { return (bytes / 1048576).toFixed(1) + " MB"; }
+  function megabytes(bytes) {
+    return bytes < 1048576 ? Math.max(1, Math.round(bytes / 1024)) + " KB" : (bytes / 1048576).toFixed(1) + " MB";
+  }
 
   function dropzone(form) {
     var zone = form.querySelector(".dropzone");
