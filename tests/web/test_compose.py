@@ -68,6 +68,8 @@ def test_reply_and_note_are_two_forms_with_their_own_tabs(logged_in, customer_re
     assert "/note/" not in reply_form and "/reply/" not in note_form
     assert "Internal note: colleagues only" in note_form and "Add note" in note_form
     assert 'id="note-text"' in note_form and 'id="reply-text"' in reply_form
+    # Without JavaScript both are shown (compose.js makes them tabs).
+    assert 'role="tabpanel" aria-labelledby="tab-reply">' in html and 'role="tabpanel" aria-labelledby="tab-note">' in html
 
 
 def test_a_note_is_never_sent(logged_in, customer_request):
