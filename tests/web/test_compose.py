@@ -234,3 +234,9 @@ def test_a_refused_reply_keeps_its_text_as_the_draft(logged_in, staff, customer_
     assert "Not sent" in response.content.decode()
     assert drafts.load(staff, customer_request.pk, "reply").text == "Hi"
     assert not Outgoing.objects.exists()
+
+
+def test_the_mailbox_form_has_the_signature():
+    from postdesk.web.mailboxes import MailboxForm
+
+    assert MailboxForm().fields["signature"].label == "Signature"

@@ -85,7 +85,9 @@
       return { title: o.textContent, text: o.getAttribute("data-text") };
     });
     select.hidden = true;
-    root.querySelector(".canned-insert").hidden = true;
+    var insert = root.querySelector(".canned-insert");
+    insert.hidden = true;
+    insert.disabled = true;  // the form's first button: Enter in the Cc box must not press it
     root.querySelector("label").setAttribute("for", "canned-search");
     search.hidden = false;
     select.disabled = true;  // the no-JS field stays out of the reply's POST
