@@ -43,6 +43,13 @@ def drop_file(page, name: str, content: str) -> None:
     page.dispatch_event("form.reply-form .dropzone", "drop", {"dataTransfer": transfer})
 
 
+def drop_big_file(page, name: str, size: int) -> None:
+    transfer = page.evaluate_handle(
+        "([name, size]) => { const dt = new DataTransfer();"
+        " dt.items.add(new File([new Uint8Array(size)], name)); return dt; }", [name, size])
+    page.dispatch_event("form.reply-form .dropzone", "drop", {"dataTransfer": transfer})
+
+
 def answer_at(desk, browser, width: int, screenshot_dir: Path) -> int:
     subject = f"Screen flickers at {width}"
     desk.deliver(make_message(subject=subject, sender="Dana Customer <dana@customer.example>",
@@ -68,6 +75,13 @@ def answer_at(desk, browser, width: int, screenshot_dir: Path) -> int:
         expect(page.locator("#reply-text")).to_have_value(
             f"Thanks for the details.\n\nHello Dana Customer, please reboot once (request {number}).")
 
+        if width == WIDTHS[0]:  # once: more than 25 MB is refused before sending, and can be removed
+            drop_big_file(page, "video.mp4", 26 * 1024 * 1024)
+            expect(page.locator(".files-error")).to_contain_text("most mail servers refuse more than 25 MB")
+            page.click("button:has-text('Send and close')")
+            expect(page.locator(".files-error")).to_be_visible()  # still on the page: nothing sent
+            page.click("button[aria-label='Remove video.mp4']")
+            expect(page.locator(".files-error")).to_be_hidden()
         drop_file(page, "lid-angle.txt", "opened to 110 degrees")
         expect(page.locator(".chosen-files")).to_contain_text("lid-angle.txt")
         assert page.evaluate("document.getElementById('reply-files').files.length") == 1
