@@ -1,13 +1,28 @@
 """The queues: which requests each one holds, and the counts in the top bar (also
-polled by live.js, web/live.py)."""
+polled by live.js, web/live.py).
+
+What each queue holds by default:
+  General  unassigned requests that need a person: new and open (desk.status.ACTIVE).
+           A request waiting on the customer needs nobody until the customer answers
+           (or its snooze ends), and then it is open again and back here by itself.
+  Mine     the member's own requests that are not closed (desk.status.NOT_CLOSED):
+           waiting ones included, so nothing they are responsible for drops out of view.
+  All      every request, closed and merged ones included.
+A status filter (`?status=`, desk.filters) replaces the queue's own statuses on every
+queue, so "All" with status=open shows what it says, and General can show closed ones.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
 from django.db.models import Count, Q
+from django.urls import reverse
 
-from postdesk.models import Mailbox, Request
-
-OPEN = ~Q(status=Request.Status.CLOSED)
+from postdesk.desk import filters
+from postdesk.desk.status import ACTIVE, NOT_CLOSED
+from postdesk.models import Mailbox, Request, Tag
 
 QUEUES = {
     "general": "General",
@@ -16,12 +31,18 @@ QUEUES = {
 }
 
 
-def queue_filter(queue: str, user) -> Q:
-    if queue == "general":
-        return Q(assignee__isnull=True) & OPEN
-    if queue == "mine":
-        return Q(assignee=user) & OPEN
-    return Q()
+def _default_statuses(queue: str) -> tuple[str, ...]:
+    return {"general": ACTIVE, "mine": NOT_CLOSED}.get(queue, ())
+
+
+def queue_filter(queue: str, user, *, with_statuses: bool = True) -> Q:
+    """The requests of `queue` for `user`; without its default statuses when a status
+    filter takes their place."""
+    condition = {"general": Q(assignee__isnull=True), "mine": Q(assignee=user)}.get(queue, Q())
+    statuses = _default_statuses(queue)
+    if with_statuses and statuses:
+        condition &= Q(status__in=statuses)
+    return condition
 
 
 def nav_counts(user) -> dict[str, int]:
@@ -34,3 +55,46 @@ def nav_counts(user) -> dict[str, int]:
     for name, count in Mailbox.objects.annotate(count=Count("requests")).values_list("name", "count"):
         counts[f"mailbox:{name}"] = count
     return counts
+
+
+def queue_url(queue: str) -> str:
+    """The address of a queue key ("general", "mailbox:NAME")."""
+    if queue.startswith("mailbox:"):
+        return reverse("postdesk_web:mailbox", args=[queue.split(":", 1)[1]])
+    return reverse("postdesk_web:queue", args=[queue if queue in QUEUES else "all"])
+
+
+@dataclass(frozen=True)
+class Column:
+    """A sortable column header: its label, the link that sorts by it, and whether it does now."""
+
+    label: str
+    sort: str
+    link: str
+    current: str  # "ascending", "descending" or "" (aria-sort)
+
+
+def _columns(query: filters.QueueQuery) -> dict[str, Column]:
+    labels = {"number": "#", "status": "Status", "priority": "Priority", "created": "Opened", "updated": "Last activity"}
+    return {sort: Column(label, sort, "?" + query.sorted_by(sort),
+                         ("descending" if query.descending else "ascending") if query.sort == sort else "")
+            for sort, label in labels.items()}
+
+
+def queue_bar(query: filters.QueueQuery, resolved: filters.Resolved, user, *, current: str, q: str = "") -> dict:
+    """What the filter bar, the column headers, the saved views and the bulk form show."""
+    staff = list(get_user_model().objects.filter(is_active=True).order_by("username").values_list("pk", "username"))
+    views = filters.views_of(user)
+    return {
+        "query": query,
+        "query_string": query.to_query_string(),
+        "filter_notes": resolved.notes,
+        "columns": _columns(query),
+        "status_choices": Request.Status.choices,
+        "priority_choices": Request.Priority.choices,
+        "filter_mailboxes": list(Mailbox.objects.order_by("name").values_list("name", flat=True)),
+        "filter_tags": list(Tag.objects.order_by("name").values_list("name", flat=True)[:300]),
+        "staff_choices": staff,
+        "saved_views": [(v, f"{queue_url(v.queue)}?{v.query}" if v.query else queue_url(v.queue)) for v in views],
+        "queue_path": queue_url(current),
+    }

@@ -33,7 +33,8 @@ from postdesk.outbound.reply import ReplyChoice, parent_of, reply_choice
 from postdesk.store import blobs
 from postdesk.store.attachments import read_attachment
 from postdesk.web import disposition, live, mailframe, staleness, unread
-from postdesk.web.queues import QUEUES, nav_counts, queue_filter
+from postdesk.desk import filters
+from postdesk.web.queues import QUEUES, nav_counts, queue_bar, queue_filter
 
 PAGE_SIZE = 50
 # Shown inline by a browser only as an image, never as a document; anything
@@ -95,18 +96,23 @@ def _signin_attention(user) -> list:
                 .select_related("mailbox").order_by("mailbox__name"))
 
 
-def _queue_page(request, queryset: QuerySet, *, title: str, current: str):
-    """A queue; with ?live=1 the JSON live.js polls (the same rows, so the same page and search)."""
+def _queue_page(request, queryset: QuerySet, *, title: str, current: str, query=None):
+    """A queue; with ?live=1 the JSON live.js polls (the same rows, so the same page and search).
+    Filters and sort come from the URL (desk.filters)."""
     q = request.GET.get("q", "")
+    query = query or filters.from_get(request.GET)
+    resolved = filters.resolve(query, request.user)
     has_attachments = Exists(Attachment.objects.filter(message__request=OuterRef("pk")))
     rows = (
-        unread.annotate(search(queryset, q), request.user)
+        unread.annotate(search(queryset.filter(resolved.condition), q), request.user)
         .select_related("assignee", "mailbox", "customer")
-        .annotate(has_attachments=has_attachments)
-        .order_by("-updated_at", "-pk")
+        .prefetch_related("tags")
+        .annotate(has_attachments=has_attachments, **resolved.annotations)
+        .order_by(*resolved.ordering)
     )
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
-    context = {"title": title, "current": current, "page": page, "q": q.strip(), "stamp": live.stamp(page)}
+    context = {"title": title, "current": current, "page": page, "q": q.strip(), "stamp": live.stamp(page),
+               **queue_bar(query, resolved, request.user, current=current, q=q.strip())}
     if request.GET.get("live") == "1":
         return live.queue_answer(request, context, nav_counts(request.user))
     context["live_url"] = live.poll_url(request)
@@ -122,8 +128,9 @@ def home(request):
 def queue(request, queue: str):
     if queue not in QUEUES:
         raise Http404("no such queue")
-    queryset = Request.objects.filter(queue_filter(queue, request.user))
-    return _queue_page(request, queryset, title=QUEUES[queue], current=queue)
+    query = filters.from_get(request.GET)
+    queryset = Request.objects.filter(queue_filter(queue, request.user, with_statuses=not query.statuses))
+    return _queue_page(request, queryset, title=QUEUES[queue], current=queue, query=query)
 
 
 @login_required
