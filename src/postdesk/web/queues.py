@@ -15,6 +15,7 @@ queue, so "All" with status=open shows what it says, and General can show closed
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode
 
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Q
@@ -74,9 +75,38 @@ class Column:
     current: str  # "ascending", "descending" or "" (aria-sort)
 
 
-def _columns(query: filters.QueueQuery) -> dict[str, Column]:
+def _with_search(q: str, query_string: str) -> str:
+    """A link's query string that keeps the page's search."""
+    return "?" + "&".join(part for part in (urlencode({"q": q}) if q else "", query_string) if part)
+
+
+@dataclass(frozen=True)
+class Chip:
+    """A filter that is set, shown as a chip whose link removes it."""
+
+    label: str
+    without: str
+
+
+def _chips(query: filters.QueueQuery, q: str) -> list[Chip]:
+    labels = dict(Request.Status.choices)
+    chips = [Chip(f"status: {labels[s]}", _with_search(q, query.to_query_string(statuses=tuple(x for x in query.statuses if x != s))))
+             for s in query.statuses]
+    for name in ("assignee", "mailbox", "tag"):
+        if getattr(query, name):
+            chips.append(Chip(f"{name}: {getattr(query, name)}", _with_search(q, query.to_query_string(**{name: ""}))))
+    chips += [Chip(f"priority: {Request.Priority(p).label}", _with_search(q, query.to_query_string(priorities=tuple(x for x in query.priorities if x != p))))
+              for p in query.priorities]
+    for name in filters.DATE_FIELDS:
+        if getattr(query, name):
+            chips.append(Chip(f"{name.replace('_', ' ').replace('created', 'opened')}: {getattr(query, name).isoformat()}",
+                              _with_search(q, query.to_query_string(**{name: None}))))
+    return chips
+
+
+def _columns(query: filters.QueueQuery, q: str) -> dict[str, Column]:
     labels = {"number": "#", "status": "Status", "priority": "Priority", "created": "Opened", "updated": "Last activity"}
-    return {sort: Column(label, sort, "?" + query.sorted_by(sort),
+    return {sort: Column(label, sort, _with_search(q, query.sorted_by(sort)),
                          ("descending" if query.descending else "ascending") if query.sort == sort else "")
             for sort, label in labels.items()}
 
@@ -89,7 +119,11 @@ def queue_bar(query: filters.QueueQuery, resolved: filters.Resolved, user, *, cu
         "query": query,
         "query_string": query.to_query_string(),
         "filter_notes": resolved.notes,
-        "columns": _columns(query),
+        "columns": _columns(query, q),
+        "filter_chips": _chips(query, q),
+        "filter_open": bool(resolved.notes),
+        "page_query": query.to_query_string(),
+        "query_pairs": parse_qsl(query.to_query_string()),
         "status_choices": Request.Status.choices,
         "priority_choices": Request.Priority.choices,
         "filter_mailboxes": list(Mailbox.objects.order_by("name").values_list("name", flat=True)),

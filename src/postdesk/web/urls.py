@@ -6,6 +6,7 @@ from postdesk.web import mailboxes, quarantine  # the admin pages
 from postdesk.web import live  # polled by static/postdesk/live.js
 from postdesk.web import account, lockouts, oauth_connect, replies, signin, signins, sso, two_factor
 from postdesk.web import notifications
+from postdesk.web import queue_actions  # bulk actions, saved views, merge (desk.bulk, desk.filters, desk.merge)
 
 app_name = "postdesk_web"
 
@@ -57,4 +58,9 @@ urlpatterns = [
     path("messages/<int:message_id>/body/", views.message_body, name="message_body"),
     path("inline/<str:token>/", views.inline_image, name="inline_image"),
     path("metrics", views.metrics_view, name="metrics"),
+    path("requests/bulk/", queue_actions.bulk_action, name="bulk"),
+    path("requests/<int:number>/merge/", queue_actions.merge_request, name="merge"),
+    path("views/save/", queue_actions.save_view, name="view_save"),
+    path("views/<int:pk>/rename/", queue_actions.rename_view, name="view_rename"),
+    path("views/<int:pk>/delete/", queue_actions.delete_view, name="view_delete"),
 ]
