@@ -14,11 +14,13 @@ queue, so "All" with status=open shows what it says, and General can show closed
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Q
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, Q, QuerySet
 from django.urls import reverse
 
 from postdesk.desk import filters
@@ -47,15 +49,27 @@ def queue_filter(queue: str, user, *, with_statuses: bool = True) -> Q:
 
 
 def nav_counts(user) -> dict[str, int]:
-    """The counts in the top bar, by key: each queue, and "mailbox:NAME" (also polled by live.js)."""
-    counts = Request.objects.aggregate(
-        general=Count("pk", filter=queue_filter("general", user)),
-        mine=Count("pk", filter=queue_filter("mine", user)),
-        all=Count("pk"),
-    )
-    for name, count in Mailbox.objects.annotate(count=Count("requests")).values_list("name", "count"):
-        counts[f"mailbox:{name}"] = count
+    """The counts in the top bar, by key: each queue, and "mailbox:NAME" (also polled by live.js).
+    One small query each, so each is answered from an index (assignee, status; mailbox) rather
+    than by one pass over every request."""
+    requests = Request.objects.order_by()
+    counts = {queue: requests.filter(queue_filter(queue, user)).count() for queue in QUEUES}
+    by_mailbox = dict(requests.filter(mailbox__isnull=False).values("mailbox").annotate(n=Count("pk")).values_list("mailbox", "n"))
+    for pk, name in Mailbox.objects.order_by("name").values_list("pk", "name"):
+        counts[f"mailbox:{name}"] = by_mailbox.get(pk, 0)
     return counts
+
+
+def page_of(rows: QuerySet, ordering: tuple, number, *, size: int, decorate: Callable[[QuerySet], QuerySet]) -> Page:
+    """One page of a queue in two steps: the numbers of the page's rows, chosen and ordered
+    with nothing but the filter (so the database walks an index and stops after `size`
+    rows), then those rows with what the page shows (`decorate`: joins, unread, attachments).
+    In one step, SQLite computes every row's subqueries before sorting: seconds on 100,000."""
+    page = Paginator(rows.order_by(*ordering).values_list("pk", flat=True), size).get_page(number)
+    numbers = list(page.object_list)
+    found = {r.pk: r for r in decorate(Request.objects.filter(pk__in=numbers))}
+    page.object_list = [found[n] for n in numbers if n in found]
+    return page
 
 
 def queue_url(queue: str) -> str:

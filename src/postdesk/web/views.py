@@ -34,7 +34,7 @@ from postdesk.store import blobs
 from postdesk.store.attachments import read_attachment
 from postdesk.web import disposition, live, mailframe, staleness, unread
 from postdesk.desk import filters
-from postdesk.web.queues import QUEUES, nav_counts, queue_bar, queue_filter
+from postdesk.web.queues import QUEUES, nav_counts, page_of, queue_bar, queue_filter
 
 PAGE_SIZE = 50
 # Shown inline by a browser only as an image, never as a document; anything
@@ -58,7 +58,7 @@ def _nav(request) -> dict:
     """The counts in the top bar: each queue and each mailbox."""
     counts = nav_counts(request.user)
     queues = [{"key": key, "label": label, "count": counts[key], "url": reverse("postdesk_web:queue", args=[key])} for key, label in QUEUES.items()]
-    mailboxes = Mailbox.objects.annotate(count=Count("requests")).order_by("name")
+    mailboxes = [{"name": key.split(":", 1)[1], "count": count} for key, count in counts.items() if key.startswith("mailbox:")]
     return {"nav_queues": queues, "nav_mailboxes": mailboxes, "failing_mailboxes": _failing(request.user),
             "unstable_mailboxes": _unstable(request.user), "signin_mailboxes": _signin_attention(request.user)}
 
@@ -103,14 +103,13 @@ def _queue_page(request, queryset: QuerySet, *, title: str, current: str, query=
     query = query or filters.from_get(request.GET)
     resolved = filters.resolve(query, request.user)
     has_attachments = Exists(Attachment.objects.filter(message__request=OuterRef("pk")))
-    rows = (
-        unread.annotate(search(queryset.filter(resolved.condition), q), request.user)
-        .select_related("assignee", "mailbox", "customer")
-        .prefetch_related("tags")
-        .annotate(has_attachments=has_attachments, **resolved.annotations)
-        .order_by(*resolved.ordering)
-    )
-    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+
+    def decorate(rows: QuerySet) -> QuerySet:
+        return (unread.annotate(rows, request.user).select_related("assignee", "mailbox", "customer")
+                .prefetch_related("tags").annotate(has_attachments=has_attachments))
+
+    chosen = search(queryset.filter(resolved.condition), q).annotate(**resolved.annotations)
+    page = page_of(chosen, resolved.ordering, request.GET.get("page"), size=PAGE_SIZE, decorate=decorate)
     context = {"title": title, "current": current, "page": page, "q": q.strip(), "stamp": live.stamp(page),
                **queue_bar(query, resolved, request.user, current=current, q=q.strip())}
     if request.GET.get("live") == "1":
