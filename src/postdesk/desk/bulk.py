@@ -88,6 +88,14 @@ def _assigning(actor, staff, take: bool) -> Callable[[Request], bool]:
     return apply
 
 
+def _tagging(actor, tag: str) -> Callable[[Request], bool]:
+    return lambda req: tagging.add_tag(req, tag, actor).changed
+
+
+def _prioritising(actor, value: int) -> Callable[[Request], bool]:
+    return lambda req: priority.set_priority(req, value, actor).changed
+
+
 def _closing(actor) -> Callable[[Request], bool]:
     def apply(req: Request) -> bool:
         move = request_status.close(req)
@@ -112,38 +120,51 @@ def _merging(actor, target: int, other_customer: bool) -> Callable[[Request], bo
     return apply
 
 
-def action_for(name: str, actor, form: dict[str, str], selected: list[int]) -> BulkAction:
+def _staff(form) -> object:
+    value = str(form.get("assignee", ""))
+    staff = get_user_model().objects.filter(pk=int(value), is_active=True).first() if value.isdigit() and len(value) <= 18 else None
+    if staff is None:
+        raise BulkError("choose a staff member to assign to")
+    return staff
+
+
+def _tag(form) -> str:
+    try:
+        return tagging.clean_name(form.get("tag", ""))
+    except tagging.TagError as error:
+        raise BulkError(str(error)) from None
+
+
+def _priority(form) -> int:
+    try:
+        return priority.parse(form.get("priority", ""))
+    except priority.PriorityError as error:
+        raise BulkError(str(error)) from None
+
+
+def _merge_target(form, selected: list[int]) -> int:
+    """The number given, or with none the oldest selected request (the one the customer began with)."""
+    target = form.get("target", "").strip().lstrip("#")
+    if not target and selected:
+        return min(selected)
+    if not target.isdigit() or len(target) > 18:
+        raise BulkError(f"“{target}” is not a request number")
+    return int(target)
+
+
+def action_for(name: str, actor, form, selected: list[int]) -> BulkAction:
     """The action a bulk form asks for, its value checked before any row is locked."""
-    if name == "take":
-        return BulkAction(name, _assigning(actor, None, take=True))
-    if name == "assign":
-        staff = get_user_model().objects.filter(pk=int(form["assignee"]) if str(form.get("assignee", "")).isdigit() else None,
-                                                is_active=True).first()
-        if staff is None:
-            raise BulkError("choose a staff member to assign to")
-        return BulkAction(name, _assigning(actor, staff, take=False))
-    if name == "tag":
-        try:
-            tag = tagging.clean_name(form.get("tag", ""))
-        except tagging.TagError as error:
-            raise BulkError(str(error)) from None
-        return BulkAction(name, lambda req: tagging.add_tag(req, tag, actor).changed)
-    if name == "priority":
-        try:
-            value = priority.parse(form.get("priority", ""))
-        except priority.PriorityError as error:
-            raise BulkError(str(error)) from None
-        return BulkAction(name, lambda req: priority.set_priority(req, value, actor).changed)
-    if name == "close":
-        return BulkAction(name, _closing(actor))
-    if name == "merge":
-        target = form.get("target", "").strip().lstrip("#")
-        # No number given: into the oldest selected request, the one the customer began with.
-        number = int(target) if target.isdigit() and len(target) <= 18 else (min(selected) if selected and not target else None)
-        if number is None:
-            raise BulkError(f"“{target}” is not a request number")
-        return BulkAction(name, _merging(actor, number, form.get("other_customer") == "1"))
-    raise BulkError(f"unknown action “{name}”: one of {', '.join(ACTIONS)}")
+    builders = {
+        "take": lambda: _assigning(actor, None, take=True),
+        "assign": lambda: _assigning(actor, _staff(form), take=False),
+        "tag": lambda: _tagging(actor, _tag(form)),
+        "priority": lambda: _prioritising(actor, _priority(form)),
+        "close": lambda: _closing(actor),
+        "merge": lambda: _merging(actor, _merge_target(form, selected), form.get("other_customer") == "1"),
+    }
+    if name not in builders:
+        raise BulkError(f"unknown action “{name}”: one of {', '.join(ACTIONS)}")
+    return BulkAction(name, builders[name]())
 
 
 def run(action: BulkAction, numbers: list[int]) -> BulkResult:

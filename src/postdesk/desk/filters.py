@@ -113,11 +113,11 @@ def _values(get, name: str) -> list[str]:
 def _statuses(get, notes: list[str]) -> tuple[str, ...]:
     chosen = []
     for value in _values(get, "status"):
-        status = {"waiting": Status.PENDING}.get(value.lower(), value.lower())
-        if status in Status.values:
-            chosen.append(status) if status not in chosen else None
-        else:
+        status = {"waiting": Status.PENDING}.get(value.lower(), value.lower())  # the word the page shows
+        if status not in Status.values:
             notes.append(f"unknown status “{value}” ignored")
+        elif status not in chosen:
+            chosen.append(status)
     return tuple(chosen)
 
 
@@ -129,7 +129,8 @@ def _priorities(get, notes: list[str]) -> tuple[int, ...]:
         except priorities.PriorityError:
             notes.append(f"unknown priority “{value}” ignored")
             continue
-        chosen.append(number) if number not in chosen else None
+        if number not in chosen:
+            chosen.append(number)
     return tuple(chosen)
 
 
