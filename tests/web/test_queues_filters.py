@@ -141,3 +141,9 @@ def test_saved_views_are_each_members_own(logged_in, staff):
     assert SavedView.objects.get().name == "Rita's"
     assert "Rita's" not in logged_in.get("/queue/all/").content.decode()
     assert logged_in.get("/views/save/").status_code == 405
+
+
+def test_a_saved_view_of_an_impossible_queue_opens_all(logged_in, staff):
+    response = logged_in.post("/views/save/", {"name": "odd", "queue": "mailbox:a/b", "query": "status=open"})
+    assert response["Location"] == "/queue/all/?status=open"
+    assert logged_in.get("/queue/all/").status_code == 200

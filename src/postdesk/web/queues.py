@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, urlencode
 from django.contrib.auth import get_user_model
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Q, QuerySet
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 
 from postdesk.desk import filters
 from postdesk.desk.status import ACTIVE, NOT_CLOSED
@@ -75,7 +75,10 @@ def page_of(rows: QuerySet, ordering: tuple, number, *, size: int, decorate: Cal
 def queue_url(queue: str) -> str:
     """The address of a queue key ("general", "mailbox:NAME")."""
     if queue.startswith("mailbox:"):
-        return reverse("postdesk_web:mailbox", args=[queue.split(":", 1)[1]])
+        try:
+            return reverse("postdesk_web:mailbox", args=[queue.split(":", 1)[1]])
+        except NoReverseMatch:  # a saved view naming a mailbox no URL can hold: All instead
+            return reverse("postdesk_web:queue", args=["all"])
     return reverse("postdesk_web:queue", args=[queue if queue in QUEUES else "all"])
 
 
