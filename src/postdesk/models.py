@@ -231,6 +231,16 @@ class Request(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
+    class Meta:
+        # The queue pages (desk.filters): each queue's rows by last activity, read from
+        # an index in that order, so a page of 50 out of 100,000 stops after 50 rows.
+        indexes = [
+            models.Index(fields=["status", "-updated_at"], name="request_status_updated"),
+            models.Index(fields=["assignee", "status", "-updated_at"], name="request_assignee_updated"),
+            models.Index(fields=["mailbox", "-updated_at"], name="request_mailbox_updated"),
+            models.Index(fields=["priority", "-updated_at"], name="request_priority_updated"),
+        ]
+
     @property
     def number(self) -> int:
         return self.pk
@@ -731,6 +741,7 @@ class SavedView(models.Model):
     staff = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views")
     name = models.CharField(max_length=80)
     query = models.CharField(max_length=2000, help_text="a queue URL's query string (desk.filters)")
+    queue = models.CharField(max_length=100, default="all", help_text='"general", "mine", "all" or "mailbox:NAME"')
     position = models.PositiveIntegerField(default=0)
 
     class Meta:

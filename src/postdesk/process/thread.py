@@ -12,6 +12,10 @@
    Anything else is refused (TagRefused): the message opens a request of its
    own that mentions the tagged one, and both histories say why.
 
+A request merged into another (desk.merge) holds no messages: a tag naming it is
+followed along merged_into to the request that holds them, and the checks of rule 3
+are made there. References need nothing: the messages they name moved with the merge.
+
 Joining is one question; whose Reply-To a staff reply may use is the other
 (`reply_to_trusted`): a message that joined by its tag cannot bring in a new
 address to answer.
@@ -23,6 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from postdesk import domains, tags
+from postdesk.desk.merge import final_target
 from postdesk.mail import ParsedMessage
 from postdesk.models import Message, Request
 
@@ -93,6 +98,7 @@ def by_subject_tag(parsed: ParsedMessage, sender: str, staged: Iterable[Message]
         request = found.get(number)
         if request is None:
             continue  # names no request of ours: nothing to join, nothing to mention
+        request = final_target(request)  # [PD-A] of a merged A means the request holding A's mail
         refusal = _why_not(request, sender, staged)
         if not refusal:
             return ThreadMatch(request, "subject-tag")

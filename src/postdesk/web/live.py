@@ -49,7 +49,7 @@ def stamp(page) -> str:
     """A short digest of what a queue page shows; it changes when any row would render differently."""
     parts = [str(page.paginator.count)]
     for r in page.object_list:
-        parts.append(f"{r.pk}:{r.updated_at.isoformat()}:{r.unread}:{r.customer_replied}:{r.assignee_id}:{r.status}")
+        parts.append(f"{r.pk}:{r.updated_at.isoformat()}:{r.unread}:{r.customer_replied}:{r.assignee_id}:{r.status}:{r.priority}")
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
 
 

@@ -7,6 +7,7 @@ from postdesk.web import live  # polled by static/postdesk/live.js
 from postdesk.web import account, lockouts, oauth_connect, replies, signin, signins, sso, two_factor
 from postdesk.web import notifications
 from postdesk.web import canned  # canned replies, admins only
+from postdesk.web import queue_actions  # bulk actions, saved views, merge (desk.bulk, desk.filters, desk.merge)
 
 app_name = "postdesk_web"
 
@@ -65,4 +66,9 @@ urlpatterns = [
     path("staff/canned/add/", canned.canned_add, name="canned_add"),
     path("staff/canned/<int:pk>/", canned.canned_edit, name="canned_edit"),
     path("staff/canned/<int:pk>/delete/", canned.canned_delete, name="canned_delete"),
+    path("requests/bulk/", queue_actions.bulk_action, name="bulk"),
+    path("requests/<int:number>/merge/", queue_actions.merge_request, name="merge"),
+    path("views/save/", queue_actions.save_view, name="view_save"),
+    path("views/<int:pk>/rename/", queue_actions.rename_view, name="view_rename"),
+    path("views/<int:pk>/delete/", queue_actions.delete_view, name="view_delete"),
 ]

@@ -33,7 +33,8 @@ from postdesk.outbound.reply import ReplyChoice, parent_of, reply_choice
 from postdesk.store import blobs
 from postdesk.store.attachments import read_attachment
 from postdesk.web import disposition, live, mailframe, replies, staleness, unread
-from postdesk.web.queues import QUEUES, nav_counts, queue_filter
+from postdesk.desk import filters
+from postdesk.web.queues import QUEUES, nav_counts, page_of, queue_bar, queue_filter
 
 PAGE_SIZE = 50
 # Shown inline by a browser only as an image, never as a document; anything
@@ -57,7 +58,7 @@ def _nav(request) -> dict:
     """The counts in the top bar: each queue and each mailbox."""
     counts = nav_counts(request.user)
     queues = [{"key": key, "label": label, "count": counts[key], "url": reverse("postdesk_web:queue", args=[key])} for key, label in QUEUES.items()]
-    mailboxes = Mailbox.objects.annotate(count=Count("requests")).order_by("name")
+    mailboxes = [{"name": key.split(":", 1)[1], "count": count} for key, count in counts.items() if key.startswith("mailbox:")]
     return {"nav_queues": queues, "nav_mailboxes": mailboxes, "failing_mailboxes": _failing(request.user),
             "unstable_mailboxes": _unstable(request.user), "signin_mailboxes": _signin_attention(request.user)}
 
@@ -95,18 +96,22 @@ def _signin_attention(user) -> list:
                 .select_related("mailbox").order_by("mailbox__name"))
 
 
-def _queue_page(request, queryset: QuerySet, *, title: str, current: str):
-    """A queue; with ?live=1 the JSON live.js polls (the same rows, so the same page and search)."""
+def _queue_page(request, queryset: QuerySet, *, title: str, current: str, query=None):
+    """A queue; with ?live=1 the JSON live.js polls (the same rows, so the same page and search).
+    Filters and sort come from the URL (desk.filters)."""
     q = request.GET.get("q", "")
+    query = query or filters.from_get(request.GET)
+    resolved = filters.resolve(query, request.user)
     has_attachments = Exists(Attachment.objects.filter(message__request=OuterRef("pk")))
-    rows = (
-        unread.annotate(search(queryset, q), request.user)
-        .select_related("assignee", "mailbox", "customer")
-        .annotate(has_attachments=has_attachments)
-        .order_by("-updated_at", "-pk")
-    )
-    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
-    context = {"title": title, "current": current, "page": page, "q": q.strip(), "stamp": live.stamp(page)}
+
+    def decorate(rows: QuerySet) -> QuerySet:
+        return (unread.annotate(rows, request.user).select_related("assignee", "mailbox", "customer")
+                .prefetch_related("tags").annotate(has_attachments=has_attachments))
+
+    chosen = search(queryset.filter(resolved.condition), q).annotate(**resolved.annotations)
+    page = page_of(chosen, resolved.ordering, request.GET.get("page"), size=PAGE_SIZE, decorate=decorate)
+    context = {"title": title, "current": current, "page": page, "q": q.strip(), "stamp": live.stamp(page),
+               **queue_bar(query, resolved, request.user, current=current, q=q.strip())}
     if request.GET.get("live") == "1":
         return live.queue_answer(request, context, nav_counts(request.user))
     context["live_url"] = live.poll_url(request)
@@ -122,8 +127,9 @@ def home(request):
 def queue(request, queue: str):
     if queue not in QUEUES:
         raise Http404("no such queue")
-    queryset = Request.objects.filter(queue_filter(queue, request.user))
-    return _queue_page(request, queryset, title=QUEUES[queue], current=queue)
+    query = filters.from_get(request.GET)
+    queryset = Request.objects.filter(queue_filter(queue, request.user, with_statuses=not query.statuses))
+    return _queue_page(request, queryset, title=QUEUES[queue], current=queue, query=query)
 
 
 @login_required
