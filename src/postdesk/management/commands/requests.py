@@ -5,6 +5,7 @@ from __future__ import annotations
 from postdesk import serialize
 from postdesk.management.base import USAGE, PostdeskCommand
 from postdesk.models import Request
+from postdesk.sizes import describe_size
 
 
 class Command(PostdeskCommand):
@@ -59,4 +60,4 @@ class Command(PostdeskCommand):
             self.stdout.write(f"\n--- {m['date'] or ''}  {sender}" + (f"  [{m['auto_submitted']}]" if m["auto_submitted"] else ""))
             self.stdout.write(m["text"])
             for a in m["attachments"]:
-                self.stdout.write(f"  [attachment] {a['filename']} ({a['content_type']}, {a['size']} bytes)")
+                self.stdout.write(f"  [attachment] {a['filename']} ({a['content_type']}, {describe_size(a['size'])})")
