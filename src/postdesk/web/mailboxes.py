@@ -220,7 +220,9 @@ def with_health(queryset):
 @admin_required
 def mailbox_list(request):
     rows = list(with_health(Mailbox.objects.order_by("name")))
+    threshold = mailboxes.failing_after()
     for mailbox in rows:
+        mailbox.failing = mailboxes.is_failing(mailbox, threshold)
         mailbox.warnings = mailboxes.warnings(mailbox)
         mailbox.fetching = mailboxes.fetching(mailbox)
     return _page(request, "postdesk/mailboxes/list.html", {"title": "Mailboxes", "rows": rows})
@@ -237,6 +239,7 @@ def _detail(request, mailbox: Mailbox, test_result: mailboxes.ConnectionResult |
             ack_rows.append((setting.label, _ack_shown(setting.name, value), setting.widget == "textarea"))
         else:
             (sending_rows if setting.group == "Sending" else settings_rows).append((setting.label, value))
+    mailbox.failing = mailboxes.is_failing(mailbox)
     context = {
         "title": f"Mailbox {mailbox.name}",
         "mailbox": mailbox,
