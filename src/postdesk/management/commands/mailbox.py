@@ -18,7 +18,7 @@ from postdesk.models import Intake, Mailbox
 # The CLI groups of the settings' options (mailbox_settings.GROUPS), as --help shows them.
 HELP_GROUPS = {"Sending": "sending (acknowledgements and replies)",
                "Acknowledgement": "acknowledgements (new requests from people only)",
-               "OAuth2": "OAuth2 sign-in (Microsoft 365, Google, or an issuer URL)"}
+               "Sign-in": "sign-in (a password, or OAuth2 at Microsoft 365, Google or an issuer URL)"}
 ORDINALS = ("first", "second", "third", "fourth")
 
 
