@@ -57,4 +57,6 @@ urlpatterns = [
     path("messages/<int:message_id>/body/", views.message_body, name="message_body"),
     path("inline/<str:token>/", views.inline_image, name="inline_image"),
     path("metrics", views.metrics_view, name="metrics"),
+    path("account/details/", account.save_details, name="account_details"),
+    path("account/password/", account.change_password, name="account_password"),
 ]
