@@ -48,7 +48,7 @@ class PlainCommand(BaseCommand):
         parser = super().create_parser(prog_name, subcommand, **kwargs)
         if self.suppressed_base_arguments:
             parser.add_argument("--help-all", action=_HelpAll, command=self, prog=(prog_name, subcommand),
-                                help="show this help with Django's options too (--settings, --verbosity, ...)")
+                                help="show this help with Django's own options too")
         return parser
 
     def run_from_argv(self, argv):
