@@ -32,7 +32,9 @@ CURRENT = "account"
 
 @cache
 def _zone_choices() -> tuple[tuple[str, str], ...]:
-    return (("", "The server's time zone"), *((name, name.replace("_", " ")) for name in sorted(zoneinfo.available_timezones())))
+    from django.conf import settings
+
+    return (("", f"The server's time zone ({settings.TIME_ZONE})"), *((name, name.replace("_", " ")) for name in sorted(zoneinfo.available_timezones())))
 
 
 class DetailsForm(forms.Form):
