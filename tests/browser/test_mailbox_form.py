@@ -29,7 +29,9 @@ def test_the_add_form_follows_the_protocol_and_the_sign_in(desk, browser, admin_
         page.goto(desk.url + "/mailboxes/add/")
 
         page.select_option("[name=protocol]", "maildir")
-        assert visible(page, "path") and visible(page, "folder")
+        assert visible(page, "path") and not visible(page, "folder")  # After import folds away until opened
+        page.click("summary:has(.fold-name:text-is('After import'))")
+        assert visible(page, "folder")
         for name in ("host", "port", "username", "password", "auth", "oauth_provider", "sent_folder"):
             assert not visible(page, name), name
         assert not page.locator("fieldset:has(> legend:text-is(\"Connection\"))").is_visible()  # the whole group
