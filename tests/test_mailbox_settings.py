@@ -68,7 +68,7 @@ def test_every_column_of_a_mailbox_is_a_setting_or_known_not_to_be():
 def test_the_form_labels_read_for_people():
     labels = {s.name: s.label for s in FORM_SETTINGS}
     assert labels["verify_tls"] == "Verify the server's certificate"
-    assert labels["ca_file"] == "CA file (PEM)" and labels["size_limit"] == "Size limit (MB)"
+    assert labels["ca_file"] == "CA certificate file (PEM)" and labels["size_limit"] == "Size limit (MB)"
     for label in labels.values():
         assert not re.search(r"\b(tls|mb|ca)\b", label), label  # not "Verify tls", "Size limit mb"
 
@@ -232,7 +232,7 @@ def test_the_edit_form_of_a_maildir_mailbox_hides_the_server_fields(as_admin):
         assert " hidden" in field_tag(html, name), name
     for name in ("name", "path", "folder", "after", "smtp_host", "ack_enabled"):
         assert " hidden" not in field_tag(html, name), name
-    assert re.search(r"<fieldset hidden>\s*<legend>Server</legend>", html)
+    assert re.search(r"<fieldset hidden>\s*<legend>Connection</legend>", html)
     assert "mailbox-form.js" in html
     # Hidden fields are still posted: saving changes none of them.
     data = {k: v for k, v in MailboxForm(mailbox=box).initial.items() if v not in (None, False)}
@@ -243,15 +243,22 @@ def test_the_edit_form_of_a_maildir_mailbox_hides_the_server_fields(as_admin):
     assert box.verify_tls and box.protocol == "maildir"
 
 
+def _fold(legend: str, opened: bool) -> str:
+    return f'<details class="fold"{" open" if opened else ""}><summary><span class="fold-name">{legend}</span>'
+
+
 def test_sending_and_acknowledgements_fold_away_until_used(as_admin):
     html = as_admin.get("/mailboxes/add/").content.decode()
-    assert '<details class="fold"><summary>Sending</summary>' in html
-    assert '<details class="fold"><summary>Acknowledgement</summary>' in html
+    for legend in ("After import", "Sending", "Acknowledgement", "Advanced"):
+        assert _fold(legend, False) in html, legend
+    for legend in ("Connection", "Sign-in"):  # what every new mailbox needs: open, and folds on a click
+        assert _fold(legend, True) in html, legend
     box = mailboxes.add({"name": "support", "protocol": "maildir", "path": "/srv/mail", "after": "keep",
                          "smtp_host": "smtp.example", "address": "support@example.com", "ack_enabled": True})
     html = as_admin.get(f"/mailboxes/{box.pk}/edit/").content.decode()
-    assert '<details class="fold" open><summary>Sending</summary>' in html
-    assert '<details class="fold" open><summary>Acknowledgement</summary>' in html
+    for legend in ("After import", "Sending", "Acknowledgement"):  # in use: "keep" is not the default
+        assert _fold(legend, True) in html, legend
+    assert _fold("Advanced", False) in html  # every value at its default
 
 
 def test_the_add_form_hides_nothing_until_a_protocol_is_chosen(as_admin):
@@ -303,6 +310,6 @@ def test_the_django_admin_groups_the_settings_and_hides_every_secret(client):
                          "oauth_client_secret": CLIENT_SECRET})
     page = client.get(f"/admin/postdesk/mailbox/{box.pk}/change/").content.decode()
     assert box.oauth_client_secret not in page and 'name="oauth_client_secret"' not in page and CLIENT_SECRET not in page
-    for legend in ("Server", "Sign-in", "OAuth2", "Sending", "Health and state"):
+    for legend in ("Connection", "Sign-in", "After import", "Sending", "Advanced", "Health and state"):
         assert f">{legend}</h2>" in page, legend
     assert "Verify the server&#x27;s certificate" in page and "Size limit (MB)" in page

@@ -63,10 +63,22 @@ def _ensure_data_dir() -> None:
     data_dir.chmod(0o700)  # it will hold the secret key and mail
 
 
+_HELP = {"-h", "--help", "--help-all"}
+# Set for a run that only prints (help, version, inspect): settings.py then keeps no secret
+# key in the data dir, so `postdesk --help` leaves an empty data dir empty.
+PRINT_ONLY = "_POSTDESK_PRINT_ONLY"
+
+
+def _only_prints(argv: list[str]) -> bool:
+    return len(argv) < 2 or argv[1] in _STATELESS or any(arg in _HELP for arg in argv[1:])
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv if argv is None else argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "postdesk.settings")
-    if len(argv) > 1 and argv[1] not in _STATELESS:
+    if _only_prints(argv):
+        os.environ[PRINT_ONLY] = "1"
+    else:
         _ensure_data_dir()
     import django
 

@@ -33,8 +33,8 @@ EVERY_PROTOCOL = frozenset(Mailbox.Protocol.values)
 AUTHS = ("password", "oauth")
 NAMED_PROVIDERS = ("microsoft", "google")
 
-# The form's fieldsets, in order.
-GROUPS = ("Mailbox", "Server", "Sign-in", "OAuth2", "Folder & after import", "Routing", "Sending", "Acknowledgement")
+# The sections of the web form, the Django admin and `mailbox add --help`, in order.
+GROUPS = ("Mailbox", "Connection", "Sign-in", "After import", "Sending", "Acknowledgement", "Advanced")
 
 
 @dataclass(frozen=True)
@@ -350,21 +350,21 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("enabled", "Fetch this mailbox", "bool", "Mailbox", help="off: fetching leaves it alone",
             options=(Option("--enable", "const", True, edit_only=True), Option("--disable", "const", False)),
             hint="--enable"),
-    # Server
-    Setting("host", "Server", "text", "Server", protocols=SERVERS, help="e.g. imap.example.com",
+    # Connection
+    Setting("host", "Server", "text", "Connection", protocols=SERVERS, help="e.g. imap.example.com",
             options=(Option("--host"),)),
-    Setting("port", "Port", "int", "Server", protocols=SERVERS, minimum=1, maximum=65535, check=_port,
+    Setting("port", "Port", "int", "Connection", protocols=SERVERS, minimum=1, maximum=65535, check=_port,
             help="blank: the protocol's usual port (993 or 995 with TLS, 143 or 110 otherwise)",
             options=(Option("--port"),)),
-    Setting("security", "Encryption", "choice", "Server", protocols=SERVERS, choices=SECURITY, required=True,
+    Setting("security", "Encryption", "choice", "Connection", protocols=SERVERS, choices=SECURITY, required=True,
             check=_one_of("security", Mailbox.Security.values, "security"),
             options=(Option("--security"),)),
-    Setting("verify_tls", "Verify the server's certificate", "bool", "Server", protocols=SERVERS,
+    Setting("verify_tls", "Verify the server's certificate", "bool", "Connection", protocols=SERVERS,
             help="turning this off is shown as a warning everywhere",
             options=(Option("--verify", "const", True, edit_only=True, help="turn certificate verification back on"),
                      Option("--no-verify", "const", False, help="do not verify the certificate (shown as a warning)")),
             hint="--no-verify"),
-    Setting("ca_file", "CA file (PEM)", "text", "Server", protocols=SERVERS,
+    Setting("ca_file", "CA certificate file (PEM)", "text", "Connection", protocols=SERVERS,
             help="trust this CA for the server's certificate (a path on the server)",
             options=(Option("--ca-file", help="trust this CA (PEM) for the server's certificate"),)),
     # Sign-in
@@ -378,45 +378,45 @@ SETTINGS: tuple[Setting, ...] = (
             widget="password", blank_keeps=True, noun="fetching password",
             options=(Option("--password-stdin", "stdin", help="read the password from standard input"),
                      Option("--password-env", "env", metavar="VAR", help="read the password from this environment variable"))),
-    # OAuth2
-    Setting("oauth_provider", "Provider", "text", "OAuth2", protocols=SERVERS, auth="oauth", strip=True,
+    # Sign-in: OAuth2
+    Setting("oauth_provider", "Provider", "text", "Sign-in", protocols=SERVERS, auth="oauth", strip=True,
             json="oauth.provider", check=_provider,
             help="microsoft, google, or the issuer URL of another provider (https://)",
             options=(Option("--oauth", metavar="PROVIDER", also=(("auth", "oauth"),),
                             help="sign in with OAuth2 at microsoft, google or an issuer URL (https://)"),)),
-    Setting("oauth_tenant", "Tenant (Microsoft)", "text", "OAuth2", protocols=SERVERS, auth="oauth", strip=True,
+    Setting("oauth_tenant", "Tenant (Microsoft)", "text", "Sign-in", protocols=SERVERS, auth="oauth", strip=True,
             json="oauth.tenant", check=_tenant,
             help="Microsoft only: common, organizations, or your tenant's id or domain; blank: organizations",
             options=(Option("--oauth-tenant", metavar="TENANT"),)),
-    Setting("oauth_client_id", "Client id", "text", "OAuth2", protocols=SERVERS, auth="oauth", strip=True,
+    Setting("oauth_client_id", "Client id", "text", "Sign-in", protocols=SERVERS, auth="oauth", strip=True,
             json="oauth.client_id", check=_client_id, help="the id of the app registered at the provider",
             options=(Option("--oauth-client-id", metavar="ID"),)),
-    Setting("oauth_client_secret", "Client secret", "secret", "OAuth2", protocols=SERVERS, auth="oauth",
+    Setting("oauth_client_secret", "Client secret", "secret", "Sign-in", protocols=SERVERS, auth="oauth",
             widget="password", blank_keeps=True, json="oauth.client_secret", noun="OAuth2 client secret",
             help="blank for a public client (the provider then issues none)",
             options=(Option("--oauth-client-secret-env", "env", metavar="VAR",
                             help="read the client secret from this environment variable"),)),
-    Setting("oauth_scope", "Scopes", "text", "OAuth2", protocols=SERVERS, auth="oauth", strip=True,
+    Setting("oauth_scope", "Scopes", "text", "Sign-in", protocols=SERVERS, auth="oauth", strip=True,
             json="oauth.scope", check=_one_line("the scopes", "oauth_scope"),
             help="blank: the provider's mail scopes (IMAP, POP3, SMTP and offline access)",
             options=(Option("--oauth-scope", metavar="SCOPES"),)),
-    # Folder & after import
-    Setting("folder", "Folder", "text", "Folder & after import", protocols=frozenset({"imap", "maildir"}),
+    # After import
+    Setting("folder", "Folder", "text", "After import", protocols=frozenset({"imap", "maildir"}),
             required=True, help="IMAP folder or Maildir++ subfolder to read",
             options=(Option("--folder", help="IMAP folder or Maildir++ subfolder to read (default INBOX)"),)),
-    Setting("after", "After import", "after", "Folder & after import", field="after_import",
+    Setting("after", "After import", "after", "After import", field="after_import",
             choices=tuple(Mailbox.After.choices), required=True, show=lambda m: m.after_label,
             help="POP3 can only keep or delete",
             options=(Option("--after", help="after import: keep | seen | move:FOLDER | delete "
                                             "(default move:Imported; POP3 keep)"),)),
-    Setting("move_folder", "Move to folder", "text", "Folder & after import", protocols=frozenset({"imap", "maildir"}),
+    Setting("move_folder", "Move to folder", "text", "After import", protocols=frozenset({"imap", "maildir"}),
             blank_keeps=True, help="with “move to a folder”", in_json=False,
             no_option="part of --after move:FOLDER", hint="--after"),
-    Setting("poll_interval", "Check for new mail every (seconds)", "int", "Folder & after import", minimum=1,
+    Setting("poll_interval", "Check for new mail every (seconds)", "int", "Advanced", minimum=1,
             required=True,
             check=lambda m: "the poll interval is at least 1 second" if m.poll_interval is not None and m.poll_interval < 1 else None,
             options=(Option("--poll-interval", metavar="SECONDS"),)),
-    Setting("pass_deadline", "Pass deadline (seconds)", "int", "Folder & after import", minimum=MIN_PASS_DEADLINE,
+    Setting("pass_deadline", "Time limit of one fetch (seconds)", "int", "Advanced", minimum=MIN_PASS_DEADLINE,
             blank_keeps=True,
             check=lambda m: (f"the pass deadline is at least {MIN_PASS_DEADLINE} seconds"
                              if m.pass_deadline is None or m.pass_deadline < MIN_PASS_DEADLINE else None),
@@ -424,14 +424,14 @@ SETTINGS: tuple[Setting, ...] = (
                  "the rest comes with the next pass (blank: unchanged, 600 for a new mailbox)",
             options=(Option("--pass-deadline", metavar="SECONDS",
                             help="a whole fetch pass ends by then, however slow the server (default 600)"),)),
-    Setting("size_limit", "Size limit (MB)", "float", "Folder & after import", minimum=0.001, required=True,
+    Setting("size_limit", "Size limit (MB)", "float", "Advanced", minimum=0.001, required=True,
             json="size_limit_mb", show=lambda m: round(m.size_limit / MB, 1),
             check=lambda m: "the size limit must be more than 0 MB" if m.size_limit < 1 else None,
             help="a bigger message is left on the server (its header is kept in the quarantine); "
                  "at most POSTDESK_MAX_MESSAGE_MB",
             options=(Option("--size-limit", metavar="MB", help="default 50"),)),
     # Routing
-    Setting("assign", "New requests go to", "user", "Routing", field="assign_to",
+    Setting("assign", "New requests go to", "user", "Mailbox", field="assign_to",
             show=lambda m: m.assign_to.get_username() if m.assign_to_id else None,
             options=(Option("--assign", metavar="USERNAME", help="assign its new requests to this staff member"),
                      Option("--unassign", "const", None, edit_only=True, help="route to the general queue"))),
@@ -457,7 +457,7 @@ SETTINGS: tuple[Setting, ...] = (
                      Option("--smtp-no-verify", "const", False,
                             help="do not verify the SMTP server's certificate (shown as a warning)")),
             hint="--smtp-no-verify"),
-    Setting("smtp_ca_file", "SMTP CA file (PEM)", "text", "Sending", show=_same("ca_file", "smtp_ca_file"),
+    Setting("smtp_ca_file", "SMTP CA certificate file (PEM)", "text", "Sending", show=_same("ca_file", "smtp_ca_file"),
             help="trust this CA for the SMTP server's certificate (a path on the server)",
             options=(Option("--smtp-ca-file", metavar="PEM", help="trust this CA (PEM) for the SMTP server's certificate"),)),
     Setting("smtp_auth", "Send signed in with", "choice", "Sending", protocols=SERVERS, auth="oauth", choices=SIGN_IN,

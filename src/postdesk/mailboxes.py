@@ -229,6 +229,19 @@ def warnings(mailbox: Mailbox) -> list[str]:
     return found
 
 
+def failing_after() -> int:
+    """POSTDESK_FAILING_AFTER: failures in a row before a mailbox shows as failing (one refused
+    connection is a blip the worker retries; the worker's log line, the banner, the list and
+    `mailbox list` all use this one threshold)."""
+    from postdesk.worker.config import WorkerConfig  # the worker's knobs; imported late (worker imports us)
+
+    return WorkerConfig.from_env().failing_after
+
+
+def is_failing(m: Mailbox, threshold: int | None = None) -> bool:
+    return m.consecutive_failures >= (threshold if threshold is not None else failing_after())
+
+
 def fetching(m: Mailbox) -> str | None:
     """Who holds the mailbox's fetch lease now ("pid N on host H"), if anyone."""
     from django.utils import timezone

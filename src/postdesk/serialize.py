@@ -9,7 +9,8 @@ from postdesk.models import Attachment, Message, Request
 
 def requests_with_counts(queryset: QuerySet | None = None) -> QuerySet:
     queryset = queryset if queryset is not None else Request.objects.all()
-    return queryset.select_related("assignee", "mailbox", "customer").annotate(message_count=Count("messages"))
+    return (queryset.select_related("assignee", "mailbox", "customer").prefetch_related("tags")
+            .annotate(message_count=Count("messages")))
 
 
 def summary(request: Request) -> dict:
@@ -17,6 +18,8 @@ def summary(request: Request) -> dict:
         "number": request.pk,
         "subject": request.subject,
         "status": request.status,
+        "priority": request.get_priority_display(),
+        "tags": sorted(tag.name for tag in request.tags.all()),
         "assignee": request.assignee.get_username() if request.assignee_id else None,
         "mailbox": request.mailbox.name if request.mailbox_id else None,
         "customer": request.customer.address if request.customer_id else None,

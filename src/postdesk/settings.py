@@ -82,9 +82,9 @@ def _secret_key() -> str:
     except FileNotFoundError:
         pass
     key = secrets.token_urlsafe(50)
-    if not DATA_DIR.is_dir():
-        # Commands that keep nothing (`postdesk inspect`) must not create a data
-        # dir as a side effect; those that do create it first (postdesk.cli).
+    if not DATA_DIR.is_dir() or os.environ.get("_POSTDESK_PRINT_ONLY"):
+        # Commands that keep nothing (`postdesk inspect`, any --help) must not write
+        # to the data dir as a side effect; those that do create it first (postdesk.cli).
         return key
     try:
         # O_EXCL: if two processes start at once, one key wins and both read it.

@@ -29,10 +29,12 @@ def test_the_add_form_follows_the_protocol_and_the_sign_in(desk, browser, admin_
         page.goto(desk.url + "/mailboxes/add/")
 
         page.select_option("[name=protocol]", "maildir")
-        assert visible(page, "path") and visible(page, "folder")
+        assert visible(page, "path") and not visible(page, "folder")  # After import folds away until opened
+        page.click("summary:has(.fold-name:text-is('After import'))")
+        assert visible(page, "folder")
         for name in ("host", "port", "username", "password", "auth", "oauth_provider", "sent_folder"):
             assert not visible(page, name), name
-        assert not page.locator("fieldset:has(> legend:text-is(\"Server\"))").is_visible()  # the whole group
+        assert not page.locator("fieldset:has(> legend:text-is(\"Connection\"))").is_visible()  # the whole group
         page.screenshot(path=str(screenshot_dir / f"mailbox-add-maildir-{width}.png"), full_page=True)
         maildir_height = page.evaluate("document.documentElement.scrollHeight")
 
@@ -43,7 +45,7 @@ def test_the_add_form_follows_the_protocol_and_the_sign_in(desk, browser, admin_
         page.select_option("[name=protocol]", "imap")
         page.select_option("[name=auth]", "oauth")
         assert not visible(page, "smtp_host")  # Sending folds away until it is opened (or in use)
-        page.click("summary:text-is('Sending')")
+        page.click("summary:has(.fold-name:text-is('Sending'))")
         for name in ("oauth_provider", "oauth_tenant", "oauth_client_id", "oauth_client_secret", "oauth_scope",
                      "smtp_auth", "sent_folder"):
             assert visible(page, name), name

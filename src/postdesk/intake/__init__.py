@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from postdesk.models import Intake, Mailbox
 from postdesk.sources import Fetched, TooLarge
-from postdesk.sources._budget import describe_size
+from postdesk.sizes import describe_over, describe_size
 from postdesk.store import blobs
 
 
@@ -152,4 +152,4 @@ def known_keys(mailbox: Mailbox, keys: list[str]) -> dict[str, bool]:
 
 
 def _size_reason(size: int, limit: int) -> str:
-    return f"over the size limit: {describe_size(size)} > {describe_size(limit)} (re-run to import it anyway)"
+    return f"over the size limit: {describe_over(size, limit)} (re-run to import it anyway)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from datetime import date, datetime
@@ -15,19 +16,78 @@ USAGE = 2  # exit status for a usage error (argparse's own)
 FAILED = 1
 
 
-class PostdeskCommand(BaseCommand):
+# Django's own options: they still work, but `--help` shows only ours (`--help-all` shows them too).
+DJANGO_OPTIONS = {"--version", "--verbosity", "--settings", "--pythonpath", "--traceback", "--no-color",
+                  "--force-color", "--skip-checks"}
+
+
+class _HelpAll(argparse.Action):
+    """--help-all: the help with Django's options as well."""
+
+    def __init__(self, option_strings, dest, command=None, prog=None, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+        self.command, self.prog = command, prog
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        full = type(self.command)(stdout=self.command.stdout._out, stderr=self.command.stderr._out)
+        full.suppressed_base_arguments = set()
+        full.create_parser(*self.prog).print_help()
+        parser.exit()
+
+
+class PlainCommand(BaseCommand):
+    """Our help (our options; Django's under --help-all) and our errors (one sentence, no
+    "CommandError:"), for every Postdesk command, even one that needs no database."""
+
     requires_system_checks: list = []
     requires_migrations_checks = False
+    suppressed_base_arguments = DJANGO_OPTIONS
+    _from_command_line = False
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        if self.suppressed_base_arguments:
+            parser.add_argument("--help-all", action=_HelpAll, command=self, prog=(prog_name, subcommand),
+                                help="show this help with Django's own options too")
+        return parser
+
+    def run_from_argv(self, argv):
+        self._from_command_line = True
+        return super().run_from_argv(argv)
 
     def execute(self, *args, **options):
+        try:
+            self.before_run()
+            return super().execute(*args, **options)
+        except CommandError as error:
+            if not self._from_command_line or options.get("traceback"):
+                raise  # call_command (tests, other commands) and --traceback get the exception
+            # Django would print "CommandError: ..."; a person reads one sentence.  Same exit status.
+            self.stderr.write(sentence(str(error)))
+            sys.exit(error.returncode)
+
+    def before_run(self) -> None:
+        """What a command needs before it runs (PostdeskCommand: a migrated database)."""
+
+
+class PostdeskCommand(PlainCommand):
+    def before_run(self) -> None:
         ensure_migrated()
-        return super().execute(*args, **options)
 
     def emit_json(self, data) -> None:
         self.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=_json_default))
 
     def fail(self, message: str, status: int = FAILED) -> CommandError:
         return CommandError(message, returncode=status)
+
+
+def sentence(message: str) -> str:
+    """An error as one sentence: "no mailbox named 'x'" -> "No mailbox named 'x'."."""
+    message = " ".join(message.split())
+    if not message:
+        return "Failed."
+    message = message[0].upper() + message[1:]
+    return message if message[-1] in ".!?" else message + "."
 
 
 def _json_default(value):

@@ -23,6 +23,7 @@ import os
 import time
 from dataclasses import dataclass
 
+from postdesk.sizes import describe_size  # noqa: F401  (re-exported: the sources' messages use it)
 from postdesk.sources._base import COMMAND_TIMEOUT, CONNECT_TIMEOUT, SourceError
 
 MB = 1048576
@@ -170,13 +171,3 @@ def _rate(bytes_per_second: float) -> str:
         return f"{bytes_per_second / 1024:.1f} KB/s"
     return f"{bytes_per_second:.0f} bytes/s"
 
-
-def describe_size(size: int) -> str:
-    """"12.3 MB", "512.0 KB" below a megabyte, "900 bytes" below a kilobyte (never "0.0 MB")."""
-    if size >= 1024 * MB:
-        return f"{size / (1024 * MB):.1f} GB"
-    if size >= MB:
-        return f"{size / MB:.1f} MB"
-    if size >= 1024:
-        return f"{size / 1024:.1f} KB"
-    return f"{size} bytes"

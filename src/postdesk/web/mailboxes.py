@@ -91,16 +91,53 @@ class Fieldset:
     hidden: bool
     folds: bool
     open: bool
+    hint: str = ""
 
 
 def _checked(value) -> bool:
     return value not in (None, False, "", "off")
 
 
-# Groups an admin may not need, folded away unless in use (keeps the form short).
+def _same(value, default) -> bool:
+    """A posted "50" is the default 50.0; blank is blank whatever its type."""
+    if value in (None, "") or default in (None, ""):
+        return value in (None, "") and default in (None, "")
+    try:
+        return float(value) == float(default)
+    except (TypeError, ValueError):
+        return str(value) == str(default)
+
+
+def _changed_from_default(*names: str):
+    """Open the section when one of these settings is not at its default (an admin changed it)."""
+    def in_use(values) -> bool:
+        return any(name in values and not _same(values.get(name), mailbox_settings.model_default(mailbox_settings.BY_NAME[name]))
+                   for name in names)
+    return in_use
+
+
+def _always(values) -> bool:
+    return True
+
+
+# Every section but the first folds (a <details>); open on the page when in use, else
+# folded so the form stays short.  A section holding an error always opens.
 FOLDING = {
+    "Connection": _always,
+    "Sign-in": _always,
+    "After import": _changed_from_default("folder", "after", "move_folder"),
     "Sending": lambda values: bool(values.get("smtp_host")) or _checked(values.get("smtp_same_as_fetch")),
     "Acknowledgement": lambda values: _checked(values.get("ack_enabled")),
+    "Advanced": _changed_from_default("poll_interval", "pass_deadline", "size_limit"),
+}
+# What a folded section holds, after its name.
+HINTS = {
+    "Connection": "server, port, encryption, certificate",
+    "Sign-in": "user name, password or OAuth2",
+    "After import": "folder to read; keep, mark seen, move or delete",
+    "Sending": "SMTP server, From, signature",
+    "Acknowledgement": "an automatic answer to each new request",
+    "Advanced": "how often, how long and how large",
 }
 
 
@@ -152,7 +189,8 @@ class MailboxForm(forms.Form):
             in_use = FOLDING.get(legend)
             shown.append(Fieldset(legend, rows, self.NOTES.get(legend), all(hidden for _, _, hidden in rows),
                                   folds=in_use is not None,
-                                  open=in_use is None or in_use(values) or any(f.errors for f, _, _ in rows)))
+                                  open=in_use is None or in_use(values) or any(f.errors for f, _, _ in rows),
+                                  hint=HINTS.get(legend, "")))
         return shown
 
     def changes(self) -> dict:
@@ -220,7 +258,9 @@ def with_health(queryset):
 @admin_required
 def mailbox_list(request):
     rows = list(with_health(Mailbox.objects.order_by("name")))
+    threshold = mailboxes.failing_after()
     for mailbox in rows:
+        mailbox.failing = mailboxes.is_failing(mailbox, threshold)
         mailbox.warnings = mailboxes.warnings(mailbox)
         mailbox.fetching = mailboxes.fetching(mailbox)
     return _page(request, "postdesk/mailboxes/list.html", {"title": "Mailboxes", "rows": rows})
@@ -237,6 +277,7 @@ def _detail(request, mailbox: Mailbox, test_result: mailboxes.ConnectionResult |
             ack_rows.append((setting.label, _ack_shown(setting.name, value), setting.widget == "textarea"))
         else:
             (sending_rows if setting.group == "Sending" else settings_rows).append((setting.label, value))
+    mailbox.failing = mailboxes.is_failing(mailbox)
     context = {
         "title": f"Mailbox {mailbox.name}",
         "mailbox": mailbox,

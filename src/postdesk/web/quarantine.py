@@ -53,6 +53,7 @@ def _back(request, default: str):
 def quarantine_list(request):
     page = Paginator(quarantine.held().order_by("-id"), PAGE_SIZE).get_page(request.GET.get("page"))
     return _page(request, "postdesk/quarantine/list.html", {"title": "Quarantine", "page": page,
+                                                           "rows": quarantine.with_envelopes(page.object_list),
                                                            "left_at_source_hint": quarantine.LEFT_AT_SOURCE_HINT})
 
 

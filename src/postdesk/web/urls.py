@@ -71,4 +71,6 @@ urlpatterns = [
     path("views/save/", queue_actions.save_view, name="view_save"),
     path("views/<int:pk>/rename/", queue_actions.rename_view, name="view_rename"),
     path("views/<int:pk>/delete/", queue_actions.delete_view, name="view_delete"),
+    path("account/details/", account.save_details, name="account_details"),
+    path("account/password/", account.change_password, name="account_password"),
 ]

@@ -67,10 +67,9 @@ def _failing(user) -> list[Mailbox]:
     """Mailboxes failing for a while, for the admins' banner (the worker logs the same once)."""
     if not user.is_superuser:
         return []
-    from postdesk.worker.config import WorkerConfig
+    from postdesk.mailboxes import failing_after
 
-    threshold = WorkerConfig.from_env().failing_after
-    return list(Mailbox.objects.filter(enabled=True, consecutive_failures__gte=threshold).order_by("name"))
+    return list(Mailbox.objects.filter(enabled=True, consecutive_failures__gte=failing_after()).order_by("name"))
 
 
 def _unstable(user) -> list[Mailbox]:

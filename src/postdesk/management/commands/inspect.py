@@ -8,12 +8,13 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from postdesk.mail import ParsedMessage, parse
+from postdesk.management.base import PlainCommand
 
 
-class Command(BaseCommand):
+class Command(PlainCommand):
     help = "Parse one message (a .eml file, or - for standard input) and show what Postdesk reads in it."
     requires_system_checks: list = []
     requires_migrations_checks = False

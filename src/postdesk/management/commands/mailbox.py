@@ -18,7 +18,7 @@ from postdesk.models import Intake, Mailbox
 # The CLI groups of the settings' options (mailbox_settings.GROUPS), as --help shows them.
 HELP_GROUPS = {"Sending": "sending (acknowledgements and replies)",
                "Acknowledgement": "acknowledgements (new requests from people only)",
-               "OAuth2": "OAuth2 sign-in (Microsoft 365, Google, or an issuer URL)"}
+               "Sign-in": "sign-in (a password, or OAuth2 at Microsoft 365, Google or an issuer URL)"}
 ORDINALS = ("first", "second", "third", "fourth")
 
 
@@ -177,7 +177,11 @@ def flat(data: dict, prefix: str = ""):
 
 def health_line(m: Mailbox) -> str:
     """What `mailbox list` says about a mailbox's health, flags after it."""
-    health = "ok" if not m.last_error else f"FAILING x{m.consecutive_failures}: {m.last_error}"
+    health = "ok"
+    if m.last_error and mailboxes.is_failing(m):
+        health = f"FAILING x{m.consecutive_failures}: {m.last_error}"
+    elif m.last_error:  # below POSTDESK_FAILING_AFTER: the worker retries, nobody need act yet
+        health = f"ok (retrying after {m.consecutive_failures} failure{'s' if m.consecutive_failures != 1 else ''}: {m.last_error})"
     if m.last_attempt_at is None:
         health = "never fetched"
     flags = [] if m.enabled else ["(disabled)"]

@@ -7,6 +7,7 @@ import sys
 from postdesk import quarantine
 from postdesk.management.base import USAGE, PostdeskCommand
 from postdesk.models import Intake
+from postdesk.sizes import describe_size
 from postdesk.store import blobs
 
 
@@ -29,14 +30,15 @@ class Command(PostdeskCommand):
             return self._show(options)
         if options["action"] == "discard":
             return self._discard(options)
-        rows = [quarantine.as_dict(i) for i in quarantine.held()]
+        rows = [quarantine.as_dict(h.intake, h.envelope) for h in quarantine.with_envelopes(quarantine.held())]
         if options["json"]:
             return self.emit_json(rows)
         if not rows:
             self.stdout.write("the quarantine is empty")
         for r in rows:
             hint = f" ({r['hint']})" if r["hint"] else ""
-            self.stdout.write(f"{r['id']:<8} {r['mailbox']:<16} {r['size']:>10} bytes  {r['reason']}{hint}")
+            self.stdout.write(f"{r['id']:<8} {r['mailbox']:<16} {r['size_text']:>10}  {r['reason']}{hint}")
+            self.stdout.write(f"{'':<8} from {r['from'] or '?'}: {(r['subject'] or '(no subject)')[:70]}")
         if rows:
             self.stdout.write("re-run with `postdesk reprocess ID` or `postdesk reprocess --all`")
 
@@ -47,7 +49,7 @@ class Command(PostdeskCommand):
         if options["raw"]:
             sys.stdout.buffer.write(blobs.read(intake.raw_id))
             return
-        self.stdout.write(f"#{intake.pk} from {intake.mailbox.name} ({intake.source_key}), {intake.size} bytes, {intake.status}")
+        self.stdout.write(f"#{intake.pk} from {intake.mailbox.name} ({intake.source_key}), {describe_size(intake.size)}, {intake.status}")
         self.stdout.write(f"reason: {intake.quarantine_reason or '-'}")
         if quarantine.hint(intake):
             self.stdout.write(quarantine.hint(intake))

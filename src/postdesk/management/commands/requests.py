@@ -5,6 +5,7 @@ from __future__ import annotations
 from postdesk import serialize
 from postdesk.management.base import USAGE, PostdeskCommand
 from postdesk.models import Request
+from postdesk.sizes import describe_size
 
 
 class Command(PostdeskCommand):
@@ -16,7 +17,7 @@ class Command(PostdeskCommand):
         lst.add_argument("--queue", choices=["general", "all"], default="all", help="general: unassigned only")
         lst.add_argument("--assignee", metavar="USERNAME")
         lst.add_argument("--mailbox", metavar="NAME")
-        lst.add_argument("--status", choices=["new", "open", "closed"])
+        lst.add_argument("--status", choices=Request.Status.values, help="pending: waiting on the customer")
         lst.add_argument("--limit", type=int, default=0)
         lst.add_argument("--json", action="store_true")
         show = sub.add_parser("show", help="one request with its messages")
@@ -41,10 +42,10 @@ class Command(PostdeskCommand):
         data = [serialize.summary(r) for r in rows]
         if options["json"]:
             return self.emit_json(data)
+        if not data:
+            self.stdout.write("no requests")
         for r in data:
-            who = r["assignee"] or "-"
-            auto = f" [{r['auto_submitted']}]" if r["auto_submitted"] else ""
-            self.stdout.write(f"#{r['number']:<6} {r['status']:<7} {who:<12} {r['customer'] or '':<30} {r['subject'][:60]}{auto}")
+            self.stdout.write(_row(r))
 
     def _show(self, options):
         request = serialize.requests_with_counts().filter(pk=options["number"]).first()
@@ -59,4 +60,14 @@ class Command(PostdeskCommand):
             self.stdout.write(f"\n--- {m['date'] or ''}  {sender}" + (f"  [{m['auto_submitted']}]" if m["auto_submitted"] else ""))
             self.stdout.write(m["text"])
             for a in m["attachments"]:
-                self.stdout.write(f"  [attachment] {a['filename']} ({a['content_type']}, {a['size']} bytes)")
+                self.stdout.write(f"  [attachment] {a['filename']} ({a['content_type']}, {describe_size(a['size'])})")
+
+
+def _row(r: dict) -> str:
+    """One request on one line: number, status, priority (when not normal), assignee,
+    customer, subject, then its tags and whether a machine sent it."""
+    who = r["assignee"] or "-"
+    priority = r["priority"] if r["priority"] != "normal" else ""
+    tags = "".join(f" #{name}" for name in r["tags"])
+    auto = f" [{r['auto_submitted']}]" if r["auto_submitted"] else ""
+    return f"#{r['number']:<6} {r['status']:<7} {priority:<6} {who:<12} {r['customer'] or '':<30} {r['subject'][:60]}{tags}{auto}"

@@ -47,7 +47,7 @@ class Command(PostdeskCommand):
             self.stdout.write(f"Postdesk is running at {url}")
             if started.admin_password:
                 self.stdout.write(f"Log in as {demo.ADMIN_USERNAME} with the password {started.admin_password}")
-                self.stdout.write("(shown this once; change it under Admin → Change password, or with `postdesk changepassword admin`)")
+                self.stdout.write(f"(shown this once; change it on your account page, {url}account/, or with `postdesk changepassword admin`)")
             if started.demo_mailbox:
                 self.stdout.write(f"Demo mailbox: {started.demo_mailbox} (drop .eml files into its new/ folder to see them arrive)")
             self.stdout.write("Stop with Ctrl-C.")
