@@ -7,6 +7,7 @@ import pytest
 from postdesk.desk import merge, tagging
 from postdesk.models import Attachment, Request, RequestEvent
 from postdesk.store import blobs
+from tests.support.desk import seen
 from tests.web.test_queues_filters import make
 
 pytestmark = pytest.mark.django_db
@@ -69,12 +70,23 @@ def test_merge_from_the_request_page(logged_in):
     a, b = make("a"), make("b")
     page = logged_in.get(f"/requests/{a.pk}/").content.decode()
     assert f'action="/requests/{a.pk}/merge/"' in page
-    response = logged_in.post(f"/requests/{a.pk}/merge/", {"target": f"#{b.pk}"})
+    response = logged_in.post(f"/requests/{a.pk}/merge/", {"target": f"#{b.pk}", **seen(a)})
     assert response.status_code == 302 and response["Location"] == f"/requests/{b.pk}/"
-    again = logged_in.post(f"/requests/{a.pk}/merge/", {"target": str(b.pk)})
+    again = logged_in.post(f"/requests/{a.pk}/merge/", {"target": str(b.pk), **seen(Request.objects.get(pk=a.pk))})
     assert again["Location"] == f"/requests/{b.pk}/"
     page = logged_in.get(f"/requests/{a.pk}/").content.decode()
     assert f'href="/requests/{b.pk}/"' in page and "Merged into" in page
-    refused = logged_in.post(f"/requests/{b.pk}/merge/", {"target": "x"}, follow=True)
+    refused = logged_in.post(f"/requests/{b.pk}/merge/", {"target": "x", **seen(b)}, follow=True)
     assert "is not a request number" in refused.content.decode()
     assert logged_in.get(f"/requests/{a.pk}/merge/").status_code == 405
+
+
+def test_merge_from_a_stale_page_is_refused(logged_in, staff):
+    """Merging decides where a request's story goes: not on a page that missed a change of
+    assignee or status (staleness.RELEVANT["merge"])."""
+    a, b = make("a"), make("b")
+    before = seen(a)
+    Request.objects.filter(pk=a.pk).update(status=S.CLOSED)
+    refused = logged_in.post(f"/requests/{a.pk}/merge/", {"target": str(b.pk), **before}, follow=True)
+    assert "Not merged" in refused.content.decode()
+    assert Request.objects.get(pk=a.pk).merged_into_id is None

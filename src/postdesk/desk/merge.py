@@ -65,9 +65,11 @@ def _why_not(source: Request, target: Request, other_customer: bool) -> str:
     return ""
 
 
-def merge(source_number: int, target_number: int, actor=None, *, other_customer: bool = False) -> Merged:
+def merge(source_number: int, target_number: int, actor=None, *, other_customer: bool = False, guard=None) -> Merged:
     """Merge request `source_number` into `target_number` (followed to its final target),
-    in one transaction under both row locks. Merging again changes nothing."""
+    in one transaction under both row locks. Merging again changes nothing. `guard(source)`,
+    when given, runs under the locks first and may raise to refuse (the web's stale-page
+    check, as for a reply)."""
     with transaction.atomic():
         target = Request.objects.filter(pk=target_number).first()
         if target is None:
@@ -77,6 +79,8 @@ def merge(source_number: int, target_number: int, actor=None, *, other_customer:
         if source_number not in rows:
             raise MergeRefused(f"no request #{source_number}")
         source, target = rows[source_number], rows.get(target.pk, target)
+        if guard is not None:
+            guard(source)
         if source.merged_into_id == target.pk:
             return Merged(source.pk, target.pk, False, 0)
         reason = _why_not(source, target, other_customer)

@@ -10,6 +10,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from postdesk.desk import bulk, filters, merge
+from postdesk.web import staleness
 from postdesk.web.queues import queue_url
 
 
@@ -43,7 +44,11 @@ def merge_request(request, number: int):
         flash.error(request, f"“{target}” is not a request number")
         return redirect("postdesk_web:request", number=number)
     try:
-        merged = merge.merge(number, int(target), request.user, other_customer=request.POST.get("other_customer") == "1")
+        merged = merge.merge(number, int(target), request.user, other_customer=request.POST.get("other_customer") == "1",
+                             guard=staleness.guard(staleness.read_seen(request.POST), request.user, "merge"))
+    except staleness.StalePage as stale:
+        flash.error(request, f"Not merged: since you opened this page, {stale}. Check, then merge again.")
+        return redirect("postdesk_web:request", number=number)
     except merge.MergeRefused as refused:
         flash.error(request, str(refused))
         return redirect("postdesk_web:request", number=number)

@@ -17,7 +17,7 @@ What counts, per action (`RELEVANT`):
 - note: the same but a colleague's note (two notes side by side do no harm);
 - close: a new customer message (closing would bury it), a colleague's reply, the
   assignee or the status changed;
-- take, assign, unassign, reopen: the assignee or the status changed.
+- take, assign, unassign, reopen, merge: the assignee or the status changed.
 
 One's own changes (a reply sent from another tab) never count.
 
@@ -56,6 +56,9 @@ RELEVANT: dict[str, frozenset[Kind]] = {
     "assign": frozenset({Kind.ASSIGNEE, Kind.STATUS}),
     "unassign": frozenset({Kind.ASSIGNEE, Kind.STATUS}),
     "reopen": frozenset({Kind.ASSIGNEE, Kind.STATUS}),
+    # Merging moves every message, a new one too; what the agent decided on was who has it
+    # and where it stands.
+    "merge": frozenset({Kind.ASSIGNEE, Kind.STATUS}),
 }
 
 
