@@ -32,6 +32,15 @@ class Organisation:
 
 
 @dataclass(frozen=True)
+class Panel:
+    """What the request page shows beside the request about its customer."""
+
+    customer: Customer
+    organisation: str  # the domain, "" when none (public provider)
+    recent: list[Request]
+
+
+@dataclass(frozen=True)
 class NoteChange:
     customer: Customer
     changed: bool  # False when the note was already this text (saving twice changes nothing)
@@ -67,6 +76,13 @@ def recent_requests(customer: Customer, *, besides: Request | None = None) -> li
     if besides is not None:
         rows = rows.exclude(pk=besides.pk)
     return list(rows[:PANEL_REQUESTS])
+
+
+def panel(request: Request) -> Panel | None:
+    customer = request.customer
+    if customer is None:
+        return None
+    return Panel(customer, organisation_domain(customer), recent_requests(customer, besides=request))
 
 
 def note_history(customer: Customer) -> QuerySet:

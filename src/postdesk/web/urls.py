@@ -6,6 +6,7 @@ from postdesk.web import mailboxes, quarantine  # the admin pages
 from postdesk.web import live  # polled by static/postdesk/live.js
 from postdesk.web import account, lockouts, oauth_connect, replies, signin, signins, sso, two_factor
 from postdesk.web import notifications
+from postdesk.web import reading  # customer page and previews
 
 app_name = "postdesk_web"
 
@@ -57,4 +58,10 @@ urlpatterns = [
     path("messages/<int:message_id>/body/", views.message_body, name="message_body"),
     path("inline/<str:token>/", views.inline_image, name="inline_image"),
     path("metrics", views.metrics_view, name="metrics"),
+    # Reading: the customer's page, attachment previews (web/reading.py).
+    path("customers/<int:customer_id>/", reading.customer_page, name="customer"),
+    path("customers/<int:customer_id>/note/", reading.customer_note, name="customer_note"),
+    path("attachments/<int:attachment_id>/view/", reading.image_view, name="attachment_view"),
+    path("attachments/<int:attachment_id>/pdf/", reading.pdf_frame, name="pdf_frame"),
+    path("preview/<str:token>/", reading.pdf_bytes, name="pdf_bytes"),
 ]

@@ -1,4 +1,6 @@
-"""Plain-text mail with its links clickable: `{{ text|linkify }}`.
+"""Reading a message: `{{ text|linkify }}` and `{{ attachment|preview_kind }}`.
+
+Plain-text mail with its links clickable (linkify):
 
 The same rule as for links in HTML mail (postdesk.mail for_display): only absolute
 http(s) and mailto links, never javascript:, data: or a relative URL (which would open a
@@ -55,3 +57,11 @@ def linkify(text) -> SafeString:
         done = match.start() + len(url)
     pieces.append(escape(text[done:]))
     return mark_safe("".join(pieces))
+
+
+@register.filter
+def preview_kind(attachment) -> str:
+    """"image", "pdf" or "" (download only): web.previews decides."""
+    from postdesk.web.previews import preview_of
+
+    return preview_of(attachment).kind
