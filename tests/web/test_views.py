@@ -189,7 +189,7 @@ def test_request_page_shows_the_conversation(logged_in, mailbox):
     assert f'href="/attachments/{attachment.pk}/"' in html
     assert f'href="/messages/{req.messages.first().pk}/raw/"' in html
     # Only our own static scripts, no inline ones (the CSP would block them anyway).
-    assert re.findall(r"<script[^>]*>", html) == ['<script src="/static/postdesk/keys.js" defer>', '<script src="/static/postdesk/live.js" defer>'] and "style=" not in html
+    assert re.findall(r"<script[^>]*>", html) == ['<script src="/static/postdesk/keys.js" defer>', '<script src="/static/postdesk/live.js" defer>', '<script src="/static/postdesk/reading.js" defer>'] and "style=" not in html
     assert logged_in.get("/requests/999999/").status_code == 404
 
 
