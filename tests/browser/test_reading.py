@@ -134,6 +134,22 @@ def test_reading(desk, browser, mails, screenshot_dir: Path, width: int):
         assert frame.evaluate("() => self.origin") == "null"
         assert frame.evaluate("() => { try { return !!window.parent.document; } catch (e) { return 'refused'; } }") == "refused"
         page.screenshot(path=str(screenshot_dir / f"reading-text-{width}.png"), full_page=True)
+
+        # The customer: from the panel to their page; the note saved (the second width saves
+        # the same text again: nothing changes).
+        customer_link = page.locator(".customer-panel a.customer-link")
+        customer_url = desk.url + customer_link.get_attribute("href")
+        assert re.fullmatch(re.escape(desk.url) + r"/customers/\d+/", customer_url), customer_url
+        page.goto(customer_url)
+        assert "reader.example" in page.locator(".customer-org").inner_text()
+        page.fill("textarea#note", "Prefers answers in the morning.")
+        page.locator(".customer-note-form button[type=submit]").click()
+        page.wait_for_load_state("load")
+        assert page.locator("textarea#note").input_value() == "Prefers answers in the morning."
+        assert page.locator("ul.flash li").first.inner_text() in ("Note saved.", "Nothing to change.")
+        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, f"the customer page scrolls sideways by {overflow} px"
+        page.screenshot(path=str(screenshot_dir / f"reading-customer-{width}.png"), full_page=True)
         assert not seen.page_errors, seen.report()
         assert not seen.foreign_requests(), seen.report()
     finally:
