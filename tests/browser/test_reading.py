@@ -135,6 +135,12 @@ def test_reading(desk, browser, mails, screenshot_dir: Path, width: int):
         assert frame.evaluate("() => { try { return !!window.parent.document; } catch (e) { return 'refused'; } }") == "refused"
         page.screenshot(path=str(screenshot_dir / f"reading-text-{width}.png"), full_page=True)
 
+        # The thumbnail opens larger: the image alone, shown (not downloaded) by the browser.
+        larger = page.context.new_page()
+        larger.goto(desk.url + page.locator(".attachment-image a.thumb").get_attribute("href"))
+        assert larger.locator("img").evaluate("img => img.complete && img.naturalWidth") == 120
+        larger.close()
+
         # The customer: from the panel to their page; the note saved (the second width saves
         # the same text again: nothing changes).
         customer_link = page.locator(".customer-panel a.customer-link")
