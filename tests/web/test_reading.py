@@ -9,13 +9,12 @@ import re
 from datetime import datetime, timezone as dt_timezone
 
 import pytest
-from django.contrib.auth.models import User
 from django.utils import timezone
 
 from postdesk.desk import customers, profile
 from postdesk.models import Attachment, AuditEvent, Customer, Message, Request
 from postdesk.store import blobs
-from postdesk.web import mailframe, previews
+from postdesk.web import previews
 from postdesk.web.templatetags.desk_reading import linkify
 
 from .test_mail_frame import PNG

@@ -39,6 +39,10 @@ def _trim(url: str) -> str:
     return url
 
 
+def _names_something(url: str) -> bool:
+    return bool(url.split(":", 1)[1].lstrip("/"))
+
+
 def link(url: str) -> SafeString:
     return format_html('<a href="{}" rel="noopener noreferrer nofollow" target="_blank" class="text-link">{}</a>', url, url)
 
@@ -51,8 +55,8 @@ def linkify(text) -> SafeString:
     pieces, done = [], 0
     for match in _URL.finditer(text):
         url = _trim(match.group(0))
-        if not url or len(url) < len("https://x") and not url.lower().startswith("mailto:"):
-            continue
+        if not _names_something(url):
+            continue  # "https://" followed by punctuation alone
         pieces += [escape(text[done:match.start()]), link(url)]
         done = match.start() + len(url)
     pieces.append(escape(text[done:]))
