@@ -182,6 +182,7 @@ MIDDLEWARE = [
     "postdesk.signin.sessions.LastSeenMiddleware",  # "last active" in the register of open sessions
     # A member who must use two factors and has none yet sees only the enrolment page.
     "postdesk.signin.two_factor.EnrolmentRequiredMiddleware",
+    "postdesk.web.timezones.ReaderTimeZoneMiddleware",  # times in the reader's zone (desk.profile)
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as axes asks: turns a refused sign-in into the "try again in N minutes" page.

@@ -192,7 +192,8 @@ def test_request_page_shows_the_conversation(logged_in, mailbox):
     scripts = re.findall(r"<script[^>]*>", html)
     assert all(re.fullmatch(r'<script src="/static/postdesk/[\w-]+\.js" defer>', tag) for tag in scripts), scripts
     assert {'<script src="/static/postdesk/keys.js" defer>', '<script src="/static/postdesk/live.js" defer>',
-            '<script src="/static/postdesk/menu.js" defer>'} <= set(scripts)
+            '<script src="/static/postdesk/menu.js" defer>',
+            '<script src="/static/postdesk/reading.js" defer>'} <= set(scripts)
     assert "style=" not in html
     assert logged_in.get("/requests/999999/").status_code == 404
 

@@ -12,7 +12,7 @@ import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 import nh3
 
@@ -110,14 +110,17 @@ class DisplayHTML:
     remote_blocked: int  # remote images left out (tracking pixels among them)
 
 
-def for_display(html: str, cid_url: Callable[[str], str | None], remote_images: bool) -> DisplayHTML:
+def for_display(html: str, cid_url: Callable[[str], str | None], remote_images: bool, own_host: str = "") -> DisplayHTML:
     """Stored (already sanitized) HTML made ready for the reader's frame.
 
     It goes through the same sanitizer again rather than a regex, so the rewrite
     works on parsed attributes: `cid:` references become our own URLs for the
     stored parts (`cid_url` returns None for an unknown one: the image is left
     out), and remote images are left out unless the reader asked for them.
-    The frame's Content-Security-Policy enforces the same rule a second time."""
+    The frame's Content-Security-Policy enforces the same rule a second time.
+    An image on `own_host` (our own server) is always left out: the frame is of our
+    origin (so the page can size it), and such a request would carry the reader's
+    session cookie to a URL the sender chose."""
     blocked = 0
 
     def attribute_filter(tag: str, attr: str, value: str) -> str | None:
@@ -136,6 +139,8 @@ def for_display(html: str, cid_url: Callable[[str], str | None], remote_images: 
         if scheme == "cid":
             return cid_url(normalize_cid(url[4:]))
         if scheme in ("http", "https") or url.startswith("//"):
+            if own_host and _host(url) == own_host.lower():
+                return None
             if remote_images:
                 return url
             blocked += 1
@@ -144,6 +149,13 @@ def for_display(html: str, cid_url: Callable[[str], str | None], remote_images: 
 
     cleaned = _clean(html, attribute_filter)
     return DisplayHTML(cleaned, blocked)
+
+
+def _host(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "").rstrip(".")
+    except ValueError:
+        return ""
 
 
 def normalize_cid(reference: str) -> str:

@@ -4,20 +4,38 @@ Three walls, each enough on its own against script:
 1. the HTML was sanitized by nh3 when the mail was parsed, and is again here
    (postdesk.mail.for_display) while `cid:` images are pointed at us and remote
    images are left out;
-2. the page embeds it in `<iframe sandbox>` without allow-scripts or
-   allow-same-origin: no script runs and the frame cannot touch our origin;
+2. the page embeds it in `<iframe sandbox="allow-same-origin allow-popups
+   allow-popups-to-escape-sandbox">`: never allow-scripts, so no script runs in it;
 3. the frame document carries its own Content-Security-Policy: no scripts, no
    forms, no fonts or styles from anywhere, images only from us (and from the
    web only once the reader clicked "show images"), and a `sandbox` directive
    so the same holds when the URL is opened directly in a tab.
 
-Inline images are fetched by the sandboxed frame, whose origin is opaque, so
-the browser sends no session cookie with them.  Each image URL therefore
-carries its own credential: a signed, expiring token naming the attachment and
-the reader (Django's TimestampSigner, keyed by the installation's secret key).
+Why allow-same-origin (since issue 15): the page sizes the frame to its content
+(static/postdesk/reading.js reads contentDocument's height), which it can only do when
+the frame is of its own origin; there is no other way without giving the frame scripts
+(a script in the frame posting its height). Same-origin is dangerous together with
+allow-scripts (the frame could lift its own sandbox); without it, and with the CSP
+above, nothing in the frame can run, so nothing can use our origin. What does change:
+- the frame's own requests to our server now carry the session cookie: so images on our
+  own host are always left out (for_display's own_host), and a GET of ours never changes
+  anything that matters (actions are POST with CSRF, which the frame cannot send: no
+  forms in the sanitized HTML, form-action 'none', no allow-forms);
+- links: the same as before: absolute http(s)/mailto only, rel="noopener noreferrer",
+  opened in a new tab (allow-popups-to-escape-sandbox), never in the top window (no
+  allow-top-navigation), no Referer (the frame's meta and header say no-referrer);
+- inline images still use their signed tokens (they work with or without a cookie, and
+  the "open in a new tab" view and older pages need them);
+- no input fields survive the sanitizer, so a password manager has nothing to fill in.
+
+Inline images are fetched with a signed, expiring token naming the attachment and the
+reader (Django's TimestampSigner, keyed by the installation's secret key), so the URL is
+its own credential wherever the frame document is shown.
 """
 
 from __future__ import annotations
+
+from urllib.parse import urlsplit
 
 from django.core import signing
 from django.urls import reverse
@@ -30,7 +48,8 @@ INLINE_SALT = "postdesk.web.inline-image"
 # Long enough for a page left open through a working day.
 INLINE_TOKEN_MAX_AGE = 12 * 3600
 
-FRAME_SANDBOX = "allow-popups allow-popups-to-escape-sandbox"
+# Never allow-scripts (see above); allow-same-origin lets the page measure the frame.
+FRAME_SANDBOX = "allow-same-origin allow-popups allow-popups-to-escape-sandbox"
 
 _DOCUMENT = """<!doctype html>
 <html><head><meta charset="utf-8">
@@ -98,7 +117,7 @@ def ensure_display(messages: list[Message]) -> None:
             text_parts=display.text_parts, html_new=display.html_new, remote_images=display.remote_images)
 
 
-def render_body(message: Message, user_id: int, remote_images: bool, whole: bool = True) -> DisplayHTML:
+def render_body(message: Message, user_id: int, remote_images: bool, whole: bool = True, own_host: str = "") -> DisplayHTML:
     """The frame's content: our sanitized HTML with cid: images pointed at signed URLs."""
     by_cid = {normalize_cid(a.content_id): a.pk for a in message.attachments.all() if a.content_id}
 
@@ -108,9 +127,14 @@ def render_body(message: Message, user_id: int, remote_images: bool, whole: bool
             return None
         return reverse("postdesk_web:inline_image", args=[inline_token(attachment_id, user_id)])
 
-    shown = for_display(shown_html(message, whole), cid_url, remote_images)
+    shown = for_display(shown_html(message, whole), cid_url, remote_images, own_host)
     document = _DOCUMENT.format(title=escape(message.subject), body=shown.html)
     return DisplayHTML(document, shown.remote_blocked)
+
+
+def host_of(request) -> str:
+    """Our host name as the reader reached us ("desk.example.com", "127.0.0.1", "::1")."""
+    return urlsplit("//" + request.get_host()).hostname or ""
 
 
 def frame_policy(origin: str, remote_images: bool) -> str:

@@ -8,6 +8,7 @@ from postdesk.web import account, lockouts, oauth_connect, replies, signin, sign
 from postdesk.web import notifications
 from postdesk.web import canned  # canned replies, admins only
 from postdesk.web import queue_actions  # bulk actions, saved views, merge (desk.bulk, desk.filters, desk.merge)
+from postdesk.web import reading  # customer page and previews
 
 app_name = "postdesk_web"
 
@@ -73,4 +74,10 @@ urlpatterns = [
     path("views/<int:pk>/delete/", queue_actions.delete_view, name="view_delete"),
     path("account/details/", account.save_details, name="account_details"),
     path("account/password/", account.change_password, name="account_password"),
+    # Reading: the customer's page, attachment previews (web/reading.py).
+    path("customers/<int:customer_id>/", reading.customer_page, name="customer"),
+    path("customers/<int:customer_id>/note/", reading.customer_note, name="customer_note"),
+    path("attachments/<int:attachment_id>/view/", reading.image_view, name="attachment_view"),
+    path("attachments/<int:attachment_id>/pdf/", reading.pdf_frame, name="pdf_frame"),
+    path("preview/<str:token>/", reading.pdf_bytes, name="pdf_bytes"),
 ]

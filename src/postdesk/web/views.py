@@ -26,6 +26,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_POST
 
 from postdesk import tags
+from postdesk.desk import customers
 from postdesk.desk import status as request_status
 from postdesk.models import Attachment, Mailbox, Message, Request, RequestEvent
 from postdesk.notify import hooks as notify_hooks
@@ -195,6 +196,7 @@ def request_page(request, req: Request, *, draft: dict, stale=None, confirm_take
         "tag": tags.tag(req.pk),
         "mentions": req.mentions.order_by("pk"),
         "mentioned_by": req.mentioned_by.order_by("pk"),
+        "customer_panel": customers.panel(req),  # _customer_panel.html (desk.customers)
         "title": f"#{req.pk} {req.subject}",
         "current": "",
         **_nav(request),
@@ -223,7 +225,7 @@ def message_body(request, message_id: int):
         raise Http404("this message has no HTML body")
     remote_images = request.GET.get("images") == "1"
     whole = request.GET.get("full") == "1" or message.direction != "in"
-    shown = mailframe.render_body(message, request.user.pk, remote_images, whole=whole)
+    shown = mailframe.render_body(message, request.user.pk, remote_images, whole=whole, own_host=mailframe.host_of(request))
     response = HttpResponse(shown.html, content_type="text/html; charset=utf-8")
     origin = request.build_absolute_uri("/").rstrip("/")
     response["Content-Security-Policy"] = mailframe.frame_policy(origin, remote_images)
