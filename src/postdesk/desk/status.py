@@ -16,12 +16,15 @@ the RequestEvent in its own transaction, so a move and its record commit togethe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+import threading
+import time
+from datetime import datetime, tzinfo
 
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from postdesk.desk import snooze
 from postdesk.models import Request, RequestEvent
 
 Status = Request.Status
@@ -107,13 +110,14 @@ def reopen(req: Request) -> Move | None:
     return Move("reopened", "reopened")
 
 
-def wait(req: Request, until: datetime | None, detail: str = "") -> Move | None:
-    """Waiting on the customer; with `until`, snoozed: it comes back by itself then."""
+def wait(req: Request, until: datetime | None, detail: str = "", zone: tzinfo | None = None) -> Move | None:
+    """Waiting on the customer; with `until`, snoozed: it comes back by itself then.
+    `zone`: the agent's time zone, in which the history says "until 3 Dec 09:00 CET"."""
     if req.status == Status.PENDING and req.snooze_until == until:
         return None
     _set(req, Status.PENDING)
     req.snooze_until = until
-    when = f" until {timezone.localtime(until):%Y-%m-%d %H:%M}" if until else ""
+    when = f" until {snooze.in_words(until, zone)}" if until else ""
     return Move("pending", detail or f"waiting on the customer{when}")
 
 
@@ -130,11 +134,29 @@ def wake_due(now: datetime | None = None) -> int:
             req = Request.objects.select_for_update(of=("self",)).filter(due, pk=pk).first()
             if req is None:
                 continue  # another host woke it first
+            until = snooze.in_words(req.snooze_until)
             _set(req, Status.OPEN)
             req.save(update_fields=["status", "snooze_until", "updated_at"])
-            RequestEvent.objects.create(request=req, kind="woke", detail="the snooze time was reached")
+            RequestEvent.objects.create(request=req, kind="woke", detail=f"open again: snoozed until {until}")
             woken += 1
     return woken
+
+
+WAKE_EVERY = 60.0  # seconds: a snooze ends on the minute the agent picked, give or take one
+_last_wake = {"at": None}
+_wake_lock = threading.Lock()
+
+
+def wake_due_now_and_then(every: float = WAKE_EVERY) -> int | None:
+    """wake_due(), at most once per `every` seconds in this process: cheap enough for the
+    worker's loop and for each queue page (a desk without a worker wakes them too).
+    None when it was not time yet."""
+    with _wake_lock:
+        now = time.monotonic()
+        if _last_wake["at"] is not None and now - _last_wake["at"] < every:
+            return None
+        _last_wake["at"] = now
+    return wake_due()
 
 
 def record(req: Request, move: Move | None, actor=None) -> None:

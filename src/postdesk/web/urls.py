@@ -6,6 +6,7 @@ from postdesk.web import mailboxes, quarantine  # the admin pages
 from postdesk.web import live  # polled by static/postdesk/live.js
 from postdesk.web import account, lockouts, oauth_connect, replies, signin, signins, sso, two_factor
 from postdesk.web import notifications
+from postdesk.web import request_actions
 
 app_name = "postdesk_web"
 
@@ -57,4 +58,8 @@ urlpatterns = [
     path("messages/<int:message_id>/body/", views.message_body, name="message_body"),
     path("inline/<str:token>/", views.inline_image, name="inline_image"),
     path("metrics", views.metrics_view, name="metrics"),
+    path("requests/<int:number>/wait/", request_actions.wait, name="wait"),
+    path("requests/<int:number>/priority/", request_actions.set_priority, name="priority"),
+    path("requests/<int:number>/tags/add/", request_actions.add_tag, name="tag_add"),
+    path("requests/<int:number>/tags/remove/", request_actions.remove_tag, name="tag_remove"),
 ]

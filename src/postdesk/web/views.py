@@ -32,7 +32,7 @@ from postdesk.notify import hooks as notify_hooks
 from postdesk.outbound.reply import ReplyChoice, parent_of, reply_choice
 from postdesk.store import blobs
 from postdesk.store.attachments import read_attachment
-from postdesk.web import disposition, live, mailframe, staleness, unread
+from postdesk.web import disposition, live, mailframe, request_actions, staleness, unread
 from postdesk.web.queues import QUEUES, nav_counts, queue_filter
 
 PAGE_SIZE = 50
@@ -97,6 +97,7 @@ def _signin_attention(user) -> list:
 
 def _queue_page(request, queryset: QuerySet, *, title: str, current: str):
     """A queue; with ?live=1 the JSON live.js polls (the same rows, so the same page and search)."""
+    request_status.wake_due_now_and_then()  # snoozed requests come back even on a desk without a worker
     q = request.GET.get("q", "")
     has_attachments = Exists(Attachment.objects.filter(message__request=OuterRef("pk")))
     rows = (
@@ -189,6 +190,7 @@ def request_page(request, req: Request, *, draft: dict, stale=None, confirm_take
         "tag": tags.tag(req.pk),
         "mentions": req.mentions.order_by("pk"),
         "mentioned_by": req.mentioned_by.order_by("pk"),
+        "actions": request_actions.side_column(request.user, req),
         "title": f"#{req.pk} {req.subject}",
         "current": "",
         **_nav(request),
