@@ -78,7 +78,7 @@ def test_snooze_until_tomorrow_morning_then_it_wakes_by_itself(logged_in, req):
     assert request_status.wake_due(now=req.snooze_until + timedelta(minutes=1)) == 1
     assert (fresh(req).status, fresh(req).snooze_until) == ("open", None)
     assert request_status.wake_due(now=req.snooze_until + timedelta(minutes=2)) == 0  # twice: once
-    assert history(req)[-1] == ("woke", f"open again: snoozed until {tomorrow.day} {tomorrow:%b} 09:00 UTC")
+    assert history(req)[-1] == ("woke", f"open again: the snooze until {tomorrow.day} {tomorrow:%b} 09:00 UTC ended")
 
 
 def test_a_picked_snooze_time_is_in_the_agents_time_zone(logged_in, staff, req):

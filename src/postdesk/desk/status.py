@@ -126,6 +126,8 @@ def wake_due(now: datetime | None = None) -> int:
     minute; the queue pages do too, so a desk without a worker wakes them as well).
     Returns how many woke. Each request is moved under its row lock, so two hosts
     waking at once record one history entry."""
+    from postdesk.notify import hooks as notify_hooks  # notify reads requests; imported late to keep desk a leaf
+
     now = now or timezone.now()
     due = Q(status=Status.PENDING, snooze_until__isnull=False, snooze_until__lte=now)
     woken = 0
@@ -137,7 +139,8 @@ def wake_due(now: datetime | None = None) -> int:
             until = snooze.in_words(req.snooze_until)
             _set(req, Status.OPEN)
             req.save(update_fields=["status", "snooze_until", "updated_at"])
-            RequestEvent.objects.create(request=req, kind="woke", detail=f"open again: snoozed until {until}")
+            RequestEvent.objects.create(request=req, kind="woke", detail=f"open again: the snooze until {until} ended")
+            notify_hooks.woke(req)  # in this transaction: told once, with the move
             woken += 1
     return woken
 

@@ -23,6 +23,11 @@ from postdesk.models import Request, Tag
 from postdesk.web import staleness
 
 TAG_SUGGESTIONS = 200  # names offered in the datalist; typing any other name makes it
+# History kinds whose detail is a sentence of its own ("reopened by the customer",
+# "waiting on the customer until 3 Dec 09:00 UTC"): the page shows the detail alone,
+# not "reopened: reopened by the customer".
+HISTORY_IN_WORDS = frozenset({"status", "pending", "woke", "reopened", "closed", "assigned", "unassigned",
+                              "priority", "tagged", "untagged"})
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,7 @@ class SideColumn:
     quick_snoozes: tuple[tuple[str, str], ...]
     snoozed_until: str  # "3 Dec 09:00 CET" in the viewer's zone, or ""
     earliest_snooze: str  # the datetime-local picker's min, in the viewer's zone
+    history_in_words: frozenset[str] = HISTORY_IN_WORDS
 
 
 def side_column(user, req: Request) -> SideColumn:
