@@ -232,3 +232,17 @@ def test_the_side_column_says_the_status_in_words(logged_in, req):
     page = logged_in.get(f"/requests/{req.pk}/").content.decode()
     assert "waiting on customer" in page
     assert 'id="shortcuts"' in page and "<script" not in page.split("</head>")[1]
+
+
+def test_a_customer_message_threaded_from_an_older_copy_does_not_undo_a_close(req):
+    # The pipeline finds the request unlocked, then moves its status: an agent's Close in
+    # between must be seen (and the request reopened by the customer, on record), never
+    # overwritten by the older copy.  No hook can interleave a real fetch here, hence the
+    # direct call to the step that moves the status.
+    from postdesk.process import apply
+
+    older = Request.objects.get(pk=req.pk)
+    Request.objects.filter(pk=req.pk).update(status="closed")
+    apply._follow_up(older, auto_kind="")
+    assert fresh(req).status == "open" and older.status == "open"
+    assert history(req) == [("reopened", "reopened by the customer")]
