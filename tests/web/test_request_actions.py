@@ -246,3 +246,25 @@ def test_a_customer_message_threaded_from_an_older_copy_does_not_undo_a_close(re
     apply._follow_up(older, auto_kind="")
     assert fresh(req).status == "open" and older.status == "open"
     assert history(req) == [("reopened", "reopened by the customer")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_workers_sending_loop_wakes_snoozed_requests(req):
+    import threading
+
+    from postdesk.worker.sending import SendingLoop
+    from tests.support.worker import wait_for
+
+    Request.objects.filter(pk=req.pk).update(status="pending", snooze_until=timezone.now() - timedelta(minutes=1))
+    request_status._last_wake["at"] = None  # a fresh worker process wakes at once
+    stop = threading.Event()
+    loop = SendingLoop(stop)
+    loop.start()
+    try:
+        loop.wake.set()
+        wait_for(lambda: fresh(req).status == "open", timeout=30, what="the snoozed request woke")
+    finally:
+        stop.set()
+        loop.wake.set()
+        loop.join(timeout=10)
+    assert [k for k, _ in history(req)] == ["woke"]
