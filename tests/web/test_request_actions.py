@@ -112,7 +112,7 @@ def test_the_quick_choices():
 
 def test_wake_due_runs_at_most_once_a_minute_and_from_the_queue_page(logged_in, req):
     Request.objects.filter(pk=req.pk).update(status="pending", snooze_until=timezone.now() - timedelta(minutes=5))
-    request_status._last_wake["at"] = None
+    request_status.wake_throttle.reset()
     assert logged_in.get("/queue/general/").status_code == 200
     assert fresh(req).status == "open"
     Request.objects.filter(pk=req.pk).update(status="pending", snooze_until=timezone.now() - timedelta(minutes=5))
@@ -256,7 +256,7 @@ def test_the_workers_sending_loop_wakes_snoozed_requests(req):
     from tests.support.worker import wait_for
 
     Request.objects.filter(pk=req.pk).update(status="pending", snooze_until=timezone.now() - timedelta(minutes=1))
-    request_status._last_wake["at"] = None  # a fresh worker process wakes at once
+    request_status.wake_throttle.reset()  # as in a fresh worker process: it wakes them at once
     stop = threading.Event()
     loop = SendingLoop(stop)
     loop.start()

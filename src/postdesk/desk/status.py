@@ -146,20 +146,38 @@ def wake_due(now: datetime | None = None) -> int:
 
 
 WAKE_EVERY = 60.0  # seconds: a snooze ends on the minute the agent picked, give or take one
-_last_wake = {"at": None}
-_wake_lock = threading.Lock()
 
 
-def wake_due_now_and_then(every: float = WAKE_EVERY) -> int | None:
-    """wake_due(), at most once per `every` seconds in this process: cheap enough for the
-    worker's loop and for each queue page (a desk without a worker wakes them too).
+class AtMostEvery:
+    """True at most once per `seconds` in this process (threads share it)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._last: float | None = None
+        self._lock = threading.Lock()
+
+    def due(self) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            if self._last is not None and now - self._last < self.seconds:
+                return False
+            self._last = now
+            return True
+
+    def reset(self) -> None:
+        """The next due() is True, as in a fresh process."""
+        with self._lock:
+            self._last = None
+
+
+wake_throttle = AtMostEvery(WAKE_EVERY)
+
+
+def wake_due_now_and_then() -> int | None:
+    """wake_due(), at most once a minute in this process: cheap enough for the worker's
+    loop and for each queue page (a desk without a worker wakes them too).
     None when it was not time yet."""
-    with _wake_lock:
-        now = time.monotonic()
-        if _last_wake["at"] is not None and now - _last_wake["at"] < every:
-            return None
-        _last_wake["at"] = now
-    return wake_due()
+    return wake_due() if wake_throttle.due() else None
 
 
 def record(req: Request, move: Move | None, actor=None) -> None:
