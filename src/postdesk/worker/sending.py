@@ -2,7 +2,8 @@
 
 Woken when the processing loop queued acknowledgements; otherwise it looks
 every few seconds (staff replies are queued by the web process, retries come
-due with time)."""
+due with time).  It also wakes snoozed requests whose time came (desk.status,
+at most once a minute)."""
 
 from __future__ import annotations
 
