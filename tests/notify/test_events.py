@@ -182,3 +182,23 @@ def test_answering_the_notification_mails_the_customer_only_what_was_written_abo
     request = Request.objects.get()
     assert request.messages.filter(direction="out", kind="reply", author__username="phil").count() == 1
     assert not request.messages.filter(direction="in", sender_address="phil@staff.example").exists()
+
+
+def test_a_snoozed_request_that_wakes_tells_its_assignee_once(desk, staff, smtp):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from postdesk.desk import status
+
+    routed_desk(desk, staff)
+    desk.receive("support", make_message(subject="Printer on fire"))
+    desk.send()
+    request = Request.objects.get()
+    Request.objects.filter(pk=request.pk).update(status="pending", snooze_until=timezone.now() - timedelta(minutes=1))
+    assert status.wake_due() == 1
+    assert status.wake_due() == 0  # twice: one notification
+    desk.send()
+
+    assert recipients(smtp) == ["phil@staff.example", "phil@staff.example"]  # assigned by routing, then back
+    assert "is back: its snooze ended" in notifications(smtp)[1].text

@@ -5,6 +5,7 @@ hold no rules of their own.
 
   status.py    the moves between new, open, waiting on customer (pending) and closed,
                snoozing and waking: the only code that changes Request.status
+  snooze.py    when a snooze ends: the quick choices and a picked time, in the agent's zone
   tagging.py   tags on requests (not the request tag [PD-n]: that is postdesk.tags)
   filters.py   a queue's filters and sort order, read from and written to a URL; saved views
   search.py    the full-text index (SQLite FTS5, PostgreSQL tsvector) and the query language

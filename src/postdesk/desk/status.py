@@ -16,12 +16,15 @@ the RequestEvent in its own transaction, so a move and its record commit togethe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+import threading
+import time
+from datetime import datetime, tzinfo
 
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from postdesk.desk import snooze
 from postdesk.models import Request, RequestEvent
 
 Status = Request.Status
@@ -107,13 +110,14 @@ def reopen(req: Request) -> Move | None:
     return Move("reopened", "reopened")
 
 
-def wait(req: Request, until: datetime | None, detail: str = "") -> Move | None:
-    """Waiting on the customer; with `until`, snoozed: it comes back by itself then."""
+def wait(req: Request, until: datetime | None, detail: str = "", zone: tzinfo | None = None) -> Move | None:
+    """Waiting on the customer; with `until`, snoozed: it comes back by itself then.
+    `zone`: the agent's time zone, in which the history says "until 3 Dec 09:00 CET"."""
     if req.status == Status.PENDING and req.snooze_until == until:
         return None
     _set(req, Status.PENDING)
     req.snooze_until = until
-    when = f" until {timezone.localtime(until):%Y-%m-%d %H:%M}" if until else ""
+    when = f" until {snooze.in_words(until, zone)}" if until else ""
     return Move("pending", detail or f"waiting on the customer{when}")
 
 
@@ -122,6 +126,8 @@ def wake_due(now: datetime | None = None) -> int:
     minute; the queue pages do too, so a desk without a worker wakes them as well).
     Returns how many woke. Each request is moved under its row lock, so two hosts
     waking at once record one history entry."""
+    from postdesk.notify import hooks as notify_hooks  # notify reads requests; imported late to keep desk a leaf
+
     now = now or timezone.now()
     due = Q(status=Status.PENDING, snooze_until__isnull=False, snooze_until__lte=now)
     woken = 0
@@ -130,11 +136,48 @@ def wake_due(now: datetime | None = None) -> int:
             req = Request.objects.select_for_update(of=("self",)).filter(due, pk=pk).first()
             if req is None:
                 continue  # another host woke it first
+            until = snooze.in_words(req.snooze_until)
             _set(req, Status.OPEN)
             req.save(update_fields=["status", "snooze_until", "updated_at"])
-            RequestEvent.objects.create(request=req, kind="woke", detail="the snooze time was reached")
+            RequestEvent.objects.create(request=req, kind="woke", detail=f"open again: the snooze until {until} ended")
+            notify_hooks.woke(req)  # in this transaction: told once, with the move
             woken += 1
     return woken
+
+
+WAKE_EVERY = 60.0  # seconds: a snooze ends on the minute the agent picked, give or take one
+
+
+class AtMostEvery:
+    """True at most once per `seconds` in this process (threads share it)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._last: float | None = None
+        self._lock = threading.Lock()
+
+    def due(self) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            if self._last is not None and now - self._last < self.seconds:
+                return False
+            self._last = now
+            return True
+
+    def reset(self) -> None:
+        """The next due() is True, as in a fresh process."""
+        with self._lock:
+            self._last = None
+
+
+wake_throttle = AtMostEvery(WAKE_EVERY)
+
+
+def wake_due_now_and_then() -> int | None:
+    """wake_due(), at most once a minute in this process: cheap enough for the worker's
+    loop and for each queue page (a desk without a worker wakes them too).
+    None when it was not time yet."""
+    return wake_due() if wake_throttle.due() else None
 
 
 def record(req: Request, move: Move | None, actor=None) -> None:

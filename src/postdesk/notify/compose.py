@@ -34,6 +34,7 @@ HEADLINES = {
     "customer_wrote": "{who} wrote again on your request {tag}",
     "mentioned": "{actor} named you in a note on request {tag}",
     "new_unassigned": "New unassigned request {tag}",
+    "woke": "Your request {tag} is back: its snooze ended",
 }
 
 

@@ -4,7 +4,7 @@
 rules, in this order:
   - automatic mail (an auto-reply, a bounce, list mail: Message.auto_submitted,
     or a request a machine opened) is never announced;
-  - the people: the assignee (assigned, customer_wrote), the members named with
+  - the people: the assignee (assigned, customer_wrote, woke), the members named with
     @name (mentioned), the watchers of the general queue (new_unassigned);
   - never the actor, never an inactive member or one without an address, and
     only members whose preferences take this kind of event.
@@ -27,6 +27,7 @@ class Kind(enum.StrEnum):
     CUSTOMER_WROTE = "customer_wrote"
     MENTIONED = "mentioned"
     NEW_UNASSIGNED = "new_unassigned"
+    WOKE = "woke"
 
 
 LABELS = {
@@ -34,6 +35,7 @@ LABELS = {
     Kind.CUSTOMER_WROTE: "the customer writes again on my request",
     Kind.MENTIONED: "someone names me with @name in a note",
     Kind.NEW_UNASSIGNED: "a new unassigned request arrives (when I watch the general queue)",
+    Kind.WOKE: "a request of mine that waited on the customer is back (its snooze ended)",
 }
 
 
@@ -68,7 +70,7 @@ def automatic(event: Event) -> bool:
 
 
 def _candidates(event: Event) -> list:
-    if event.kind in (Kind.ASSIGNED, Kind.CUSTOMER_WROTE):
+    if event.kind in (Kind.ASSIGNED, Kind.CUSTOMER_WROTE, Kind.WOKE):
         return [event.request.assignee]
     if event.kind == Kind.MENTIONED:
         return list(event.named)

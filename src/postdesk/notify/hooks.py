@@ -1,6 +1,7 @@
 """The one call each place that causes a notification makes, inside its own
 transaction: the processing of new mail (process/apply.py), Take and Assign
-(web/views.py), and internal notes (outbound/reply.add_note)."""
+(web/views.py), internal notes (outbound/reply.add_note), and a snooze's end
+(desk/status.wake_due)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,12 @@ def staff_with_address(address: str):
 def assigned(request, actor) -> None:
     """Assigned by a colleague: the new assignee hears (not when they took it themselves)."""
     plan(Event(Kind.ASSIGNED, request, actor=actor))
+
+
+def woke(request) -> None:
+    """A snoozed request came back by itself (desk.status.wake_due): its assignee hears."""
+    if request.assignee_id:
+        plan(Event(Kind.WOKE, request))
 
 
 def noted(message, author) -> None:

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 
 from postdesk.models import NotifyPreference
 
-ALL_EVENTS = ("assigned", "customer_wrote", "mentioned", "new_unassigned")
+ALL_EVENTS = ("assigned", "customer_wrote", "mentioned", "new_unassigned", "woke")
 MAX_DIGEST_MINUTES = 24 * 60
 
 

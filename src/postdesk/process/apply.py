@@ -368,9 +368,13 @@ def _new_request(mailbox: Mailbox, parsed: ParsedMessage, customer: Customer | N
 
 def _follow_up(request: Request, auto_kind: str) -> None:
     # A customer writing again reopens a closed request and ends a wait; an
-    # out-of-office reply does neither (desk.status.customer_wrote).
-    request_status.record(request, request_status.customer_wrote(request, automatic=bool(auto_kind)))
-    request.save(update_fields=["status", "snooze_until", "updated_at"])
+    # out-of-office reply does neither (desk.status.customer_wrote).  The status is
+    # read again under the row lock: threading read the request unlocked, and saving
+    # that copy would undo an agent's Close or Waiting made in the meantime.
+    locked = Request.objects.select_for_update(of=("self",)).get(pk=request.pk)
+    request_status.record(locked, request_status.customer_wrote(locked, automatic=bool(auto_kind)))
+    locked.save(update_fields=["status", "snooze_until", "updated_at"])  # updated_at: the queues' "last activity"
+    request.status, request.snooze_until, request.updated_at = locked.status, locked.snooze_until, locked.updated_at
 
 
 def _finish(intake: Intake, status: str, message: Message) -> None:

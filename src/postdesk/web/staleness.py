@@ -1,6 +1,7 @@
 """What a page saw of a request, and what changed since: the one home of "stale page".
 
-Every form on the request page (reply, note, Take, Assign, Unassign, Close, Reopen)
+Every form on the request page (reply, note, Take, Assign, Unassign, Close, Reopen,
+Waiting on customer, priority, tags)
 carries what the page showed (`Seen`, as hidden fields: the last message's id, the
 assignee, the status).  On POST, under the request's row lock, `changes_since()`
 compares that with the request as it is now and says in words what changed
@@ -17,7 +18,11 @@ What counts, per action (`RELEVANT`):
 - note: the same but a colleague's note (two notes side by side do no harm);
 - close: a new customer message (closing would bury it), a colleague's reply, the
   assignee or the status changed;
-- take, assign, unassign, reopen, merge: the assignee or the status changed.
+- take, assign, unassign, reopen, merge: the assignee or the status changed;
+- wait (waiting on the customer, snoozed or not): a new customer message (they just
+  answered: waiting on them would bury it), the assignee or the status changed;
+- priority, tag: nothing (they mean the same whoever has the request, whatever its
+  status); a form without the page's version is still refused.
 
 One's own changes (a reply sent from another tab) never count.
 
@@ -59,6 +64,9 @@ RELEVANT: dict[str, frozenset[Kind]] = {
     # Merging moves every message, a new one too; what the agent decided on was who has it
     # and where it stands.
     "merge": frozenset({Kind.ASSIGNEE, Kind.STATUS}),
+    "wait": frozenset({Kind.CUSTOMER_MESSAGE, Kind.ASSIGNEE, Kind.STATUS}),
+    "priority": frozenset(),
+    "tag": frozenset(),
 }
 
 

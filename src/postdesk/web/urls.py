@@ -9,6 +9,7 @@ from postdesk.web import notifications
 from postdesk.web import canned  # canned replies, admins only
 from postdesk.web import queue_actions  # bulk actions, saved views, merge (desk.bulk, desk.filters, desk.merge)
 from postdesk.web import reading  # customer page and previews
+from postdesk.web import request_actions
 
 app_name = "postdesk_web"
 
@@ -80,4 +81,8 @@ urlpatterns = [
     path("attachments/<int:attachment_id>/view/", reading.image_view, name="attachment_view"),
     path("attachments/<int:attachment_id>/pdf/", reading.pdf_frame, name="pdf_frame"),
     path("preview/<str:token>/", reading.pdf_bytes, name="pdf_bytes"),
+    path("requests/<int:number>/wait/", request_actions.wait, name="wait"),
+    path("requests/<int:number>/priority/", request_actions.set_priority, name="priority"),
+    path("requests/<int:number>/tags/add/", request_actions.add_tag, name="tag_add"),
+    path("requests/<int:number>/tags/remove/", request_actions.remove_tag, name="tag_remove"),
 ]

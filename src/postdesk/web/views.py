@@ -33,7 +33,7 @@ from postdesk.notify import hooks as notify_hooks
 from postdesk.outbound.reply import ReplyChoice, parent_of, reply_choice
 from postdesk.store import blobs
 from postdesk.store.attachments import read_attachment
-from postdesk.web import disposition, live, mailframe, replies, staleness, unread
+from postdesk.web import disposition, live, mailframe, replies, request_actions, staleness, unread
 from postdesk.desk import filters
 from postdesk.web.queues import QUEUES, nav_counts, page_of, queue_bar, queue_filter
 
@@ -99,6 +99,7 @@ def _signin_attention(user) -> list:
 def _queue_page(request, queryset: QuerySet, *, title: str, current: str, query=None):
     """A queue; with ?live=1 the JSON live.js polls (the same rows, so the same page and search).
     Filters and sort come from the URL (desk.filters)."""
+    request_status.wake_due_now_and_then()  # snoozed requests come back even on a desk without a worker
     q = request.GET.get("q", "")
     query = query or filters.from_get(request.GET)
     resolved = filters.resolve(query, request.user)
@@ -197,6 +198,7 @@ def request_page(request, req: Request, *, draft: dict, stale=None, confirm_take
         "mentions": req.mentions.order_by("pk"),
         "mentioned_by": req.mentioned_by.order_by("pk"),
         "customer_panel": customers.panel(req),  # _customer_panel.html (desk.customers)
+        "actions": request_actions.side_column(request.user, req),
         "title": f"#{req.pk} {req.subject}",
         "current": "",
         **_nav(request),

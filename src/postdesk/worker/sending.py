@@ -2,7 +2,8 @@
 
 Woken when the processing loop queued acknowledgements; otherwise it looks
 every few seconds (staff replies are queued by the web process, retries come
-due with time)."""
+due with time).  It also wakes snoozed requests whose time came (desk.status,
+at most once a minute)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ class SendingLoop(threading.Thread):
         self.sent = 0
 
     def run(self) -> None:
+        from postdesk.desk import status as request_status
         from postdesk.notify import digest
         from postdesk.outbound import sender
 
@@ -37,6 +39,7 @@ class SendingLoop(threading.Thread):
                 try:
                     close_old_connections()
                     digest.send_due_digests()  # queued in the outbox, sent just below
+                    request_status.wake_due_now_and_then()  # snoozed requests whose time came: open again
                     while not self.stop.is_set():
                         results = sender.send_due()
                         self.sent += sum(1 for r in results if r.status == "sent")

@@ -1,0 +1,155 @@
+"""The side column's own actions on a request: waiting on the customer (with a snooze),
+priority, and tags.  Take, Assign, Unassign, Close and Reopen stay in views.py.
+
+Each is a POST with CSRF and the page's version (staleness.Seen), run under the request's
+row lock by the desk's functions (desk.status, desk.priority, desk.tagging), which hold the
+rules; doing it twice changes nothing more ("Nothing to change.")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.contrib import messages as flash
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.shortcuts import get_object_or_404, redirect
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from postdesk.desk import priority, snooze, tagging
+from postdesk.desk import status as request_status
+from postdesk.models import Request, Tag
+from postdesk.web import staleness
+
+TAG_SUGGESTIONS = 200  # names offered in the datalist; typing any other name makes it
+# History kinds whose detail is a sentence of its own ("reopened by the customer",
+# "waiting on the customer until 3 Dec 09:00 UTC"): the page shows the detail alone,
+# not "reopened: reopened by the customer".
+HISTORY_IN_WORDS = frozenset({"status", "pending", "woke", "reopened", "closed", "assigned", "unassigned",
+                              "priority", "tagged", "untagged"})
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an action did, in the words of the flash message."""
+
+    changed: bool
+    words: str = ""
+
+
+@dataclass(frozen=True)
+class SideColumn:
+    """What _request_actions.html needs besides the request itself."""
+
+    tags: list[str]
+    tag_names: list[str]
+    priorities: list[tuple[int, str]]
+    quick_snoozes: tuple[tuple[str, str], ...]
+    snoozed_until: str  # "3 Dec 09:00 CET" in the viewer's zone, or ""
+    earliest_snooze: str  # the datetime-local picker's min, in the viewer's zone
+    history_in_words: frozenset[str] = HISTORY_IN_WORDS
+
+
+def side_column(user, req: Request) -> SideColumn:
+    zone = snooze.zone_of(user)
+    soon = timezone.localtime(timezone.now() + timedelta(minutes=1), zone)
+    until = snooze.in_words(req.snooze_until, zone) if req.snooze_until and req.status == Request.Status.PENDING else ""
+    return SideColumn(
+        tags=tagging.names(req),
+        tag_names=list(Tag.objects.values_list("name", flat=True)[:TAG_SUGGESTIONS]),
+        priorities=list(Request.Priority.choices),
+        quick_snoozes=snooze.QUICK,
+        snoozed_until=until,
+        earliest_snooze=f"{soon:%Y-%m-%dT%H:%M}",
+    )
+
+
+def _on_locked_request(request, number: int, action: str, change):
+    """Run `change(req) -> Outcome` on the locked request unless the page is stale for
+    `action` (then the page again, 409, saying what changed)."""
+    from postdesk.web.views import _ask_again  # views imports this module for the page's context
+
+    seen = staleness.read_seen(request.POST)
+    with transaction.atomic():
+        req = get_object_or_404(Request.objects.select_for_update(of=("self",)).select_related("assignee"), pk=number)
+        stale = staleness.changes_since(seen, req, request.user).blocking(action)
+        outcome = None if stale else change(req)
+    if stale:
+        return _ask_again(request, number, stale=stale)
+    if outcome.changed:
+        flash.success(request, outcome.words)
+    else:
+        flash.info(request, "Nothing to change.")
+    return redirect("postdesk_web:request", number=number)
+
+
+def _refused(request, number: int, error: Exception):
+    flash.error(request, str(error))
+    return redirect("postdesk_web:request", number=number)
+
+
+def _status_move(req: Request, move: request_status.Move | None, actor) -> Outcome:
+    if move is None:
+        return Outcome(False)
+    req.save(update_fields=["status", "snooze_until", "updated_at"])
+    request_status.record(req, move, actor)
+    return Outcome(True, move.detail)
+
+
+@require_POST
+@login_required
+def wait(request, number: int):
+    """Waiting on the customer; with a quick choice or a picked time, snoozed until then."""
+    try:
+        choice = snooze.read(request.POST, request.user)
+    except snooze.SnoozeError as error:
+        return _refused(request, number, error)
+    zone = snooze.zone_of(request.user)
+    return _on_locked_request(request, number, "wait", lambda req: _status_move(
+        req, request_status.wait(req, choice.until, zone=zone), request.user))
+
+
+@require_POST
+@login_required
+def set_priority(request, number: int):
+    try:
+        value = priority.parse(request.POST.get("priority", ""))
+    except priority.PriorityError as error:
+        return _refused(request, number, error)
+
+    def change(req):
+        done = priority.set_priority(req, value, actor=request.user)
+        return Outcome(done.changed, f"priority {Request.Priority(done.priority).label}")
+
+    return _on_locked_request(request, number, "priority", change)
+
+
+@require_POST
+@login_required
+def add_tag(request, number: int):
+    try:
+        name = tagging.clean_name(request.POST.get("tag", ""))
+    except tagging.TagError as error:
+        return _refused(request, number, error)
+
+    def change(req):
+        done = tagging.add_tag(req, name, actor=request.user)
+        return Outcome(done.changed, f"tag {done.tag} added")
+
+    return _on_locked_request(request, number, "tag", change)
+
+
+@require_POST
+@login_required
+def remove_tag(request, number: int):
+    try:
+        name = tagging.clean_name(request.POST.get("tag", ""))
+    except tagging.TagError as error:
+        return _refused(request, number, error)
+
+    def change(req):
+        done = tagging.remove_tag(req, name, actor=request.user)
+        return Outcome(done.changed, f"tag {done.tag} removed")
+
+    return _on_locked_request(request, number, "tag", change)
