@@ -1,0 +1,25 @@
+"""The full-text index of requests (postdesk.desk.search.index), built for the requests
+already there; `postdesk search reindex` rebuilds it at any time."""
+
+from django.db import migrations
+
+from postdesk.desk.search import index
+
+BATCH = 500
+
+
+def create(apps, schema_editor):
+    index.create_schema(schema_editor)
+    Request, Message = apps.get_model("postdesk", "Request"), apps.get_model("postdesk", "Message")
+    ids = list(Request.objects.using(schema_editor.connection.alias).order_by("pk").values_list("pk", flat=True))
+    for start in range(0, len(ids), BATCH):
+        index.index_requests(ids[start:start + BATCH], models=(Request, Message))
+
+
+def drop(apps, schema_editor):
+    index.drop_schema(schema_editor)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("postdesk", "0011_desk_home")]
+    operations = [migrations.RunPython(create, drop)]
