@@ -48,7 +48,7 @@ def index_requests(request_ids, models=(Request, Message)) -> int:
     if not ids:
         return 0
     documents = build(ids, *models)
-    _write(documents)
+    write_documents(documents)
     _delete([i for i in ids if i not in {d.request_id for d in documents}])
     return len(documents)
 
@@ -86,7 +86,7 @@ def _document(req, messages: list) -> Document:
                               for column in (head, sender, recipients, body)))
 
 
-def _write(documents: list[Document]) -> None:
+def write_documents(documents: list[Document]) -> None:
     if not documents:
         return
     with connection.cursor() as cursor:
