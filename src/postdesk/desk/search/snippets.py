@@ -29,10 +29,11 @@ def snippets(request_ids: list[int], parsed: ParsedQuery) -> dict[int, SafeStrin
     if not wanted or not request_ids:
         return {}
     found: dict[int, SafeString] = {}
+    seen: dict[str, bool] = {}  # word -> hit, across the page's messages: mail repeats its words
     rows = (Message.objects.filter(request_id__in=request_ids).order_by("request_id", "created_at", "id")
             .annotate(start=Substr("text", 1, SCAN)).values_list("request_id", "start"))
     for request_id, text in rows.iterator(chunk_size=200):
-        if request_id not in found and (snippet := snippet_of(text or "", wanted)):
+        if request_id not in found and (snippet := snippet_of(text or "", wanted, seen)):
             found[request_id] = snippet
     return found
 
@@ -47,7 +48,13 @@ def _wanted(parsed: ParsedQuery) -> dict[str, bool]:
     return wanted
 
 
-def _hit(word: str, wanted: dict[str, bool]) -> bool:
+def _hit(word: str, wanted: dict[str, bool], seen: dict[str, bool]) -> bool:
+    if word not in seen:
+        seen[word] = _matches(word, wanted)
+    return seen[word]
+
+
+def _matches(word: str, wanted: dict[str, bool]) -> bool:
     for index_word in normalise.tokens(word):
         for w, prefix in wanted.items():
             if index_word == w or (prefix and index_word.startswith(w)):
@@ -55,12 +62,14 @@ def _hit(word: str, wanted: dict[str, bool]) -> bool:
     return False
 
 
-def snippet_of(text: str, wanted: dict[str, bool]) -> SafeString | None:
-    hits = [m for m in _WORD.finditer(text) if _hit(m.group(), wanted)]
-    if not hits:
+def snippet_of(text: str, wanted: dict[str, bool], seen: dict[str, bool] | None = None) -> SafeString | None:
+    seen = {} if seen is None else seen
+    first = next((m for m in _WORD.finditer(text) if _hit(m.group(), wanted, seen)), None)
+    if first is None:
         return None
-    start = _boundary(text, max(0, hits[0].start() - BEFORE), backwards=True)
-    end = _boundary(text, min(len(text), hits[0].end() + AFTER), backwards=False)
+    start = _boundary(text, max(0, first.start() - BEFORE), backwards=True)
+    end = _boundary(text, min(len(text), first.end() + AFTER), backwards=False)
+    hits = [m for m in _WORD.finditer(text, start, end) if _hit(m.group(), wanted, seen)]
     parts, at = ["…" if start > 0 else ""], start
     for m in (h for h in hits if h.start() >= start and h.end() <= end):
         parts += [escape(text[at:m.start()]), "<mark>", escape(m.group()), "</mark>"]
