@@ -26,11 +26,11 @@ def queue_filter(queue: str, user) -> Q:
 
 def nav_counts(user) -> dict[str, int]:
     """The counts in the top bar, by key: each queue, and "mailbox:NAME" (also polled by live.js)."""
-    counts = Request.objects.aggregate(
-        general=Count("pk", filter=queue_filter("general", user)),
-        mine=Count("pk", filter=queue_filter("mine", user)),
-        all=Count("pk"),
-    )
-    for name, count in Mailbox.objects.annotate(count=Count("requests")).values_list("name", "count"):
-        counts[f"mailbox:{name}"] = count
+    # One count per queue, not one pass with FILTERs: General and Mine then read only the
+    # index of requests not closed (migration 0012), and the mailboxes are counted by
+    # mailbox_id alone. At 100,000 requests: about 500 ms -> 30 ms (bench/desk.py).
+    counts = {key: Request.objects.filter(queue_filter(key, user)).count() for key in ("general", "mine", "all")}
+    per_mailbox = dict(Request.objects.order_by().values_list("mailbox_id").annotate(n=Count("id")))
+    for pk, name in Mailbox.objects.values_list("pk", "name"):
+        counts[f"mailbox:{name}"] = per_mailbox.get(pk, 0)
     return counts

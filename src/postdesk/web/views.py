@@ -48,7 +48,6 @@ def _search_hints(request, page, q: str, current: str) -> dict:
     if not q.strip():
         return {}
     if page.object_list:
-        page.object_list = list(page.object_list)
         found = desk_search.snippets_for([r.pk for r in page.object_list], q)
         for row in page.object_list:
             row.snippet = found.get(row.pk)
@@ -63,11 +62,9 @@ def _nav(request) -> dict:
     """The counts in the top bar: each queue and each mailbox."""
     counts = nav_counts(request.user)
     queues = [{"key": key, "label": label, "count": counts[key], "url": reverse("postdesk_web:queue", args=[key])} for key, label in QUEUES.items()]
-    # Counted by mailbox_id alone (an index scan), not by a join grouped on every mailbox column.
-    per_mailbox = dict(Request.objects.order_by().values_list("mailbox_id").annotate(n=Count("id")))
     mailboxes = list(Mailbox.objects.order_by("name"))
     for mailbox in mailboxes:
-        mailbox.count = per_mailbox.get(mailbox.pk, 0)
+        mailbox.count = counts.get(f"mailbox:{mailbox.name}", 0)
     return {"nav_queues": queues, "nav_mailboxes": mailboxes, "failing_mailboxes": _failing(request.user),
             "unstable_mailboxes": _unstable(request.user), "signin_mailboxes": _signin_attention(request.user)}
 
@@ -105,17 +102,22 @@ def _signin_attention(user) -> list:
                 .select_related("mailbox").order_by("mailbox__name"))
 
 
+def _rows(request, numbers: list[int]) -> list[Request]:
+    """A page's rows with what they show. The page's numbers are chosen first: annotating
+    every match before the sort cost seconds on a search matching thousands (bench/desk.py)."""
+    has_attachments = Exists(Attachment.objects.filter(message__request=OuterRef("pk")))
+    rows = (unread.annotate(Request.objects.filter(pk__in=numbers), request.user)
+            .select_related("assignee", "mailbox", "customer").annotate(has_attachments=has_attachments))
+    by_number = {r.pk: r for r in rows}
+    return [by_number[n] for n in numbers if n in by_number]
+
+
 def _queue_page(request, queryset: QuerySet, *, title: str, current: str):
     """A queue; with ?live=1 the JSON live.js polls (the same rows, so the same page and search)."""
     q = request.GET.get("q", "")
-    has_attachments = Exists(Attachment.objects.filter(message__request=OuterRef("pk")))
-    rows = (
-        unread.annotate(desk_search.filter_requests(queryset, q, request.user), request.user)
-        .select_related("assignee", "mailbox", "customer")
-        .annotate(has_attachments=has_attachments)
-        .order_by("-updated_at", "-pk")
-    )
-    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    found = desk_search.filter_requests(queryset, q, request.user).order_by("-updated_at", "-pk")
+    page = Paginator(found.values_list("pk", flat=True), PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = _rows(request, list(page.object_list))
     context = {"title": title, "current": current, "page": page, "q": q.strip(), "stamp": live.stamp(page),
                **_search_hints(request, page, q, current)}
     if request.GET.get("live") == "1":
