@@ -16,6 +16,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
+from postdesk.desk import search
 from postdesk.models import Mailbox, Message, Request
 from postdesk.store import blobs
 from postdesk.web.staleness import seen_now
@@ -46,8 +47,10 @@ def req(db) -> Request:
 
 def customer_writes(request: Request, text: str = "It is on fire.") -> Message:
     raw = f"From: alice@customer.example\r\n\r\n{text} {next(_serial)}\r\n".encode()
-    return Message.objects.create(request=request, mailbox=request.mailbox, fingerprint=hashlib.sha256(raw).hexdigest(),
-                                  message_id=f"<m{next(_serial)}@customer.example>", sender_address="alice@customer.example",
-                                  sender_name="Alice", date=timezone.now(), text=text, raw=blobs.put(raw))
+    message = Message.objects.create(request=request, mailbox=request.mailbox, fingerprint=hashlib.sha256(raw).hexdigest(),
+                                     message_id=f"<m{next(_serial)}@customer.example>", sender_address="alice@customer.example",
+                                     sender_name="Alice", date=timezone.now(), text=text, raw=blobs.put(raw))
+    search.index_request(request.pk)  # as process/apply.py does for arriving mail
+    return message
 
 

@@ -11,6 +11,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from postdesk.desk import search
 from postdesk.models import Presence, Request
 from tests.support.desk import customer_writes, req, rita, seen  # noqa: F401 (fixtures)
 
@@ -60,7 +61,7 @@ def test_the_queue_poll_sends_counts_and_rows_only_when_they_changed(logged_in, 
     assert 'data-live-url="/queue/general/?q=Printer&amp;live=1"' in page.content.decode()
     data = logged_in.get(f"/queue/general/?q=Printer&live=1&since={stamp}").json()
     assert data["counts"]["general"] == 1 and data["counts"]["mailbox:support"] == 1 and "html" not in data
-    Request.objects.create(subject="Printer jammed", mailbox=req.mailbox)
+    search.index_request(Request.objects.create(subject="Printer jammed", mailbox=req.mailbox).pk)  # as apply.py does
     data = logged_in.get(f"/queue/general/?q=Printer&live=1&since={stamp}").json()
     assert data["count"] == 2 and data["stamp"] != stamp and "Printer jammed" in data["html"]
 

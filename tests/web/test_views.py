@@ -11,6 +11,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
+from postdesk.desk import search
 from postdesk.models import Attachment, Customer, Mailbox, Message, Request, RequestEvent
 from postdesk.store import blobs
 from tests.support.desk import seen
@@ -51,6 +52,7 @@ def make_request(subject="Printer on fire", customer="ann@example.com", mailbox=
     if attachment is not None:
         Attachment.objects.create(message=message, blob=blobs.put(attachment), position=0, filename=filename,
                                   content_type=content_type, size=len(attachment))
+    search.index_request(req.pk)  # as process/apply.py does for arriving mail
     return req
 
 

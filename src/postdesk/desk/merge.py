@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from postdesk.desk import status as request_status
+from postdesk.desk import search
 from postdesk.models import Message, Request, RequestEvent
 
 MAX_CHAIN = 50  # merged_into hops followed before giving up (a chain never loops, but a database could)
@@ -106,4 +107,6 @@ def _move(source: Request, target: Request, actor) -> Merged:
     target.save(update_fields=["status", "snooze_until", "updated_at"])
     RequestEvent.objects.create(request=target, actor=actor, kind="merged",
                                 detail=f"#{source.pk} merged into this request ({moved} message{'s' if moved != 1 else ''})")
+    # The messages' words now belong to the target's document (same transaction).
+    search.index_requests([source.pk, target.pk])
     return Merged(source.pk, target.pk, True, moved)

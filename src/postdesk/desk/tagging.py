@@ -9,6 +9,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from postdesk.desk import search
 from postdesk.models import Request, RequestEvent, Tag
 
 MAX_LENGTH = 50
@@ -44,6 +45,7 @@ def add_tag(req: Request, name: str, actor=None) -> TagChange:
     if req.tags.filter(pk=tag.pk).exists():
         return TagChange(tag.name, False)
     req.tags.add(tag)
+    search.index_request(req.pk)
     RequestEvent.objects.create(request=req, actor=actor, kind="tagged", detail=f"tag {tag.name} added")
     return TagChange(tag.name, True)
 
@@ -54,6 +56,7 @@ def remove_tag(req: Request, name: str, actor=None) -> TagChange:
     if tag is None:
         return TagChange(cleaned, False)
     req.tags.remove(tag)
+    search.index_request(req.pk)
     RequestEvent.objects.create(request=req, actor=actor, kind="untagged", detail=f"tag {tag.name} removed")
     return TagChange(tag.name, True)
 

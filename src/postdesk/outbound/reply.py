@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from postdesk import tags
 from postdesk.desk import signature
+from postdesk.desk import search
 from postdesk.desk import status as request_status
 from postdesk.models import Message, Request, RequestEvent
 from postdesk.notify import hooks as notify_hooks
@@ -158,6 +159,7 @@ def send_reply(request_id: int, draft: ReplyDraft, author, guard=None, then: str
         RequestEvent.objects.create(request=request, actor=author, kind="replied", detail=f"reply queued to {to.address}"[:500])
         request_status.record(request, request_status.after_reply(request, then), author)
         request.save(update_fields=["status", "snooze_until", "updated_at"])
+        search.index_request(request.pk)
     return message
 
 
@@ -183,4 +185,5 @@ def add_note(request_id: int, text: str, author, guard=None) -> Message:
         request.save(update_fields=["updated_at"])
         RequestEvent.objects.create(request=request, actor=author, kind="note", detail=text[:200])
         notify_hooks.noted(message, author)  # @name: that member hears, in this transaction
+        search.index_request(request.pk)
     return message

@@ -9,6 +9,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from postdesk import crashpoints
+from postdesk.desk import search
 from postdesk.desk import status as request_status
 from postdesk.mail import ParsedMessage, fingerprint
 from postdesk.notify import answer
@@ -195,6 +196,7 @@ class _Batch:
         # In this transaction: a new request and its acknowledgement commit together.
         acknowledge.plan([(intake, parsed, message) for intake, parsed, message, outcome in self._staged if outcome == "created"])
         notify_hooks.arrivals(self._staged)  # and the staff who hear of it, in the same transaction
+        search.index_requests({message.request_id for message in messages})  # found by search once committed
         return [result() for result in self._results]
 
     def _write_mentions(self) -> None:
@@ -264,6 +266,7 @@ def _stage(
     if customer is not None and parsed.from_ and parsed.from_.name and customer.name != _clean(parsed.from_.name, 255):
         customer.name = _clean(parsed.from_.name, 255)  # people fix their display names; keep the newest
         customer.save(update_fields=["name", "updated_at"])
+        search.index_customer(customer.pk)  # their requests are found by the new name
     auto_kind = parsed.auto_submitted.kind if parsed.auto_submitted else ""
     request, rule = _in_batch_thread(parsed, in_batch)
     match = ThreadMatch(request, rule) if request is not None else None

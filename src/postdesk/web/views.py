@@ -27,6 +27,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from postdesk import tags
 from postdesk.desk import customers
+from postdesk.desk import search as desk_search
 from postdesk.desk import status as request_status
 from postdesk.models import Attachment, Mailbox, Message, Request, RequestEvent
 from postdesk.notify import hooks as notify_hooks
@@ -44,15 +45,19 @@ SAFE_IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/web
 # An id beyond a 64-bit integer is no request of ours (and would upset the database).
 MAX_NUMBER_DIGITS = 18
 
-def search(queryset: QuerySet, q: str) -> QuerySet:
-    q = q.strip()
-    if not q:
-        return queryset
-    condition = Q(subject__icontains=q) | Q(customer__address__icontains=q)
-    number = tags.in_query(q)
-    if number is not None:
-        condition |= Q(pk=number)
-    return queryset.filter(condition)
+def _search_hints(request, page, q: str, current: str) -> dict:
+    """A search's snippets on its rows; an empty one in a queue says how many All has."""
+    if not q.strip():
+        return {}
+    if page.object_list:
+        found = desk_search.snippets_for([r.pk for r in page.object_list], q)
+        for row in page.object_list:
+            row.snippet = found.get(row.pk)
+        return {}
+    if current == "all":
+        return {}
+    count = desk_search.filter_requests(Request.objects.all(), q, request.user).count()
+    return {"elsewhere": count, "elsewhere_url": reverse("postdesk_web:queue", args=["all"]) + "?" + urlencode({"q": q.strip()})}
 
 
 def _nav(request) -> dict:
@@ -109,10 +114,11 @@ def _queue_page(request, queryset: QuerySet, *, title: str, current: str, query=
         return (unread.annotate(rows, request.user).select_related("assignee", "mailbox", "customer")
                 .prefetch_related("tags").annotate(has_attachments=has_attachments))
 
-    chosen = search(queryset.filter(resolved.condition), q).annotate(**resolved.annotations)
+    chosen = desk_search.filter_requests(queryset.filter(resolved.condition), q, request.user).annotate(**resolved.annotations)
     page = page_of(chosen, resolved.ordering, request.GET.get("page"), size=PAGE_SIZE, decorate=decorate)
     context = {"title": title, "current": current, "page": page, "q": q.strip(), "stamp": live.stamp(page),
-               **queue_bar(query, resolved, request.user, current=current, q=q.strip())}
+               **queue_bar(query, resolved, request.user, current=current, q=q.strip()),
+               **_search_hints(request, page, q, current)}
     if request.GET.get("live") == "1":
         return live.queue_answer(request, context, nav_counts(request.user))
     context["live_url"] = live.poll_url(request)

@@ -1,0 +1,148 @@
+"""The full-text index: one document per request, written in the caller's transaction.
+
+A request's document has four columns, so that from: and to: look only where they mean:
+    head        the number ("PD-3 3"), subject, customer's name and address, tags
+    sender      each message's sender name and address (a note's: its author)
+    recipients  each message's To and Cc names and addresses
+    body        each message's subject and text (notes included: all readers are staff)
+SQLite: an FTS5 table postdesk_search (rowid = request id, tokenizer unicode61).
+PostgreSQL: postdesk_search(request_id, document tsvector) with a GIN index; the columns
+are the weights A, B, C, D. Both hold normalise.index_text of the text, never the raw text.
+
+Writing a request's document replaces it, so indexing twice leaves one entry.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from django.db import connection
+from django.db.models.functions import Substr
+
+from postdesk import tags
+from postdesk.desk.search import normalise
+from postdesk.models import Message, Request
+
+TABLE = "postdesk_search"
+MESSAGE_TEXT_LIMIT = 100_000  # characters of a message's text that are indexed
+# A request's body in the index, all messages together; PostgreSQL's tsvector is at most 1 MB.
+BODY_LIMIT = 300_000
+COLUMNS = ("head", "sender", "recipients", "body")
+WEIGHTS = dict(zip(COLUMNS, "ABCD"))
+
+
+@dataclass(frozen=True)
+class Document:
+    request_id: int
+    head: str
+    sender: str
+    recipients: str
+    body: str
+
+
+def index_requests(request_ids, models=(Request, Message)) -> int:
+    """(Re)write the documents of these requests; the number written. `models`: the
+    migration passes its historical Request and Message."""
+    ids = sorted({int(i) for i in request_ids if i is not None})
+    if not ids:
+        return 0
+    documents = build(ids, *models)
+    write_documents(documents)
+    _delete([i for i in ids if i not in {d.request_id for d in documents}])
+    return len(documents)
+
+
+def index_customer(customer_id: int) -> int:
+    """A customer's name changed: every request of theirs."""
+    return index_requests(Request.objects.filter(customer_id=customer_id).values_list("pk", flat=True))
+
+
+def build(ids: list[int], Request=Request, Message=Message) -> list[Document]:  # noqa: N803
+    requests = Request.objects.filter(pk__in=ids).select_related("customer").prefetch_related("tags")
+    messages = defaultdict(list)
+    rows = (Message.objects.filter(request_id__in=ids).order_by("request_id", "created_at", "id")
+            .annotate(start=Substr("text", 1, MESSAGE_TEXT_LIMIT))
+            .values_list("request_id", "subject", "sender_name", "sender_address", "to", "cc", "start"))
+    for request_id, *fields in rows:
+        messages[request_id].append(fields)
+    return [_document(r, messages[r.pk]) for r in requests]
+
+
+def _document(req, messages: list) -> Document:
+    customer = req.customer
+    head = [tags.label(req.pk), str(req.pk), req.subject,
+            customer.name if customer else "", customer.address if customer else "",
+            *(t.name for t in req.tags.all())]
+    sender, recipients, body, size = [], [], [], 0
+    for subject, sender_name, sender_address, to, cc, text in messages:
+        sender += [sender_name, sender_address]
+        recipients += [f"{p.get('name', '')} {p.get('address', '')}" for p in [*(to or []), *(cc or [])] if isinstance(p, dict)]
+        if size < BODY_LIMIT:
+            part = f"{subject if subject != req.subject else ''}\n{(text or '')[:BODY_LIMIT - size]}"
+            body.append(part)
+            size += len(part)
+    return Document(req.pk, *(normalise.index_text("\n".join(part for part in column if part))
+                              for column in (head, sender, recipients, body)))
+
+
+def write_documents(documents: list[Document]) -> None:
+    if not documents:
+        return
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            vector = " || ".join(f"setweight(to_tsvector('simple', %s), '{w}')" for w in WEIGHTS.values())
+            cursor.executemany(
+                f"INSERT INTO {TABLE} (request_id, document) VALUES (%s, {vector}) "
+                "ON CONFLICT (request_id) DO UPDATE SET document = EXCLUDED.document",
+                [(d.request_id, d.head, d.sender, d.recipients, d.body) for d in documents])
+        else:
+            cursor.executemany(f"DELETE FROM {TABLE} WHERE rowid = %s", [(d.request_id,) for d in documents])
+            cursor.executemany(f"INSERT INTO {TABLE} (rowid, head, sender, recipients, body) VALUES (%s, %s, %s, %s, %s)",
+                               [(d.request_id, d.head, d.sender, d.recipients, d.body) for d in documents])
+
+
+def _delete(ids: list[int]) -> None:
+    if ids:
+        with connection.cursor() as cursor:
+            key = "request_id" if connection.vendor == "postgresql" else "rowid"
+            cursor.executemany(f"DELETE FROM {TABLE} WHERE {key} = %s", [(i,) for i in ids])
+
+
+def indexed_ids(after: int, upto: int) -> list[int]:
+    """The requests in (after, upto] that have a document."""
+    key = "request_id" if connection.vendor == "postgresql" else "rowid"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {key} FROM {TABLE} WHERE {key} > %s AND {key} <= %s", [after, upto])
+        return [row[0] for row in cursor.fetchall()]
+
+
+# --- the schema (migration 0012_search) -----------------------------------------------
+
+SQLITE_CREATE = (f"CREATE VIRTUAL TABLE IF NOT EXISTS {TABLE} USING fts5("
+                 "head, sender, recipients, body, tokenize = 'unicode61 remove_diacritics 0')")
+POSTGRES_CREATE = (
+    f"CREATE TABLE IF NOT EXISTS {TABLE} (request_id bigint PRIMARY KEY "
+    "REFERENCES postdesk_request (id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED, document tsvector NOT NULL)",
+    f"CREATE INDEX IF NOT EXISTS {TABLE}_document ON {TABLE} USING gin (document)",
+)
+
+
+def create_schema(schema_editor) -> None:
+    statements = POSTGRES_CREATE if schema_editor.connection.vendor == "postgresql" else (SQLITE_CREATE,)
+    for statement in statements:
+        schema_editor.execute(statement)
+
+
+def drop_schema(schema_editor) -> None:
+    schema_editor.execute(f"DROP TABLE IF EXISTS {TABLE}")
+
+
+def drop_orphans(after: int, upto: int | None) -> None:
+    """Documents in (after, upto] whose request is gone (SQLite has no cascade into FTS5)."""
+    key = "request_id" if connection.vendor == "postgresql" else "rowid"
+    bound, params = (f" AND {key} <= %s", [after, upto]) if upto is not None else ("", [after])
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {TABLE} WHERE {key} > %s{bound} "
+                       f"AND {key} NOT IN (SELECT id FROM postdesk_request WHERE id > %s{bound.replace(key, 'id')})",
+                       params + params)
