@@ -7,21 +7,19 @@ The rules live in postdesk.desk (drafts, canned, signature) and postdesk.outboun
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from postdesk.desk import canned, drafts, profile, signature
+from postdesk.desk import canned, drafts
 from postdesk.desk.status import Then
 from postdesk.models import Message, Request
 from postdesk.outbound import compose
-from postdesk.outbound.reply import ReplyDraft, ReplyError, add_note, cc_line, parent_of, reply_all, reply_choice, send_reply
+from postdesk.outbound.reply import ReplyDraft, ReplyError, add_note, send_reply
 from postdesk.web import staleness
+from postdesk.web.compose_panel import clock
 
 MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024  # what most receiving servers accept in all
 
@@ -31,20 +29,6 @@ AFTER_SEND = {
     Then.PENDING: " The request is waiting on the customer.",
     Then.CLOSED: " The request is closed.",
 }
-
-
-@dataclass(frozen=True)
-class ComposeView:
-    """What the answering part of the request page shows (_compose.html)."""
-
-    reply_text: str
-    reply_cc: str
-    note_text: str
-    active: str  # the tab shown first: "reply" or "note"
-    reply_all: str  # the Cc that "Reply all" adds, "" when there is no one
-    signature: str  # the preview under the editor
-    canned: list[canned.Canned]
-    saved_at: str  # "12:03": when the shown draft was saved, "" if none
 
 
 def _files(request) -> tuple[compose.FileToSend, ...]:
@@ -135,7 +119,7 @@ def draft(request, number: int):
         return HttpResponseBadRequest("kind: reply or note")
     typed = _typed(request, kind)
     saved = drafts.save(request.user, number, kind, typed["text"], typed["cc"])
-    return JsonResponse({"saved": _clock(request.user, saved.updated_at) if saved else ""})
+    return JsonResponse({"saved": clock(request.user, saved.updated_at) if saved else ""})
 
 
 @require_POST
@@ -151,29 +135,3 @@ def insert_canned(request, number: int):
         text = f"{text}\n\n{chosen.text}" if text.strip() else chosen.text
     drafts.save(request.user, number, "reply", text, typed["cc"])
     return _back_to_form(number, "reply")
-
-
-def _clock(user, when) -> str:
-    return timezone.localtime(when, profile.time_zone_of(user)).strftime("%H:%M") if when else ""
-
-
-def compose_view(request, req: Request, draft: dict, conversation: list[Message]) -> ComposeView:
-    """The forms' contents: a draft being re-shown (a refused send) first, else the saved drafts."""
-    user = request.user
-    saved = {kind: drafts.load(user, req.pk, kind) for kind in drafts.KINDS}
-    shown = draft.get("kind", "reply") if draft.get("text") or draft.get("cc") else None
-    reply_draft = draft if shown == "reply" else _as_dict(saved["reply"])
-    note_draft = draft if shown == "note" else _as_dict(saved["note"])
-    active = shown or ("note" if note_draft["text"] and not reply_draft["text"] else "reply")
-    parent = parent_of(conversation)
-    others = reply_all(parent, reply_choice(parent).recipient) if parent is not None else []
-    newest = max((d.updated_at for d in saved.values() if d), default=None)
-    return ComposeView(
-        reply_text=reply_draft["text"], reply_cc=reply_draft["cc"], note_text=note_draft["text"], active=active,
-        reply_all=cc_line(others), signature=signature.signature_for(user, req.mailbox, req),
-        canned=canned.filled(req, user), saved_at=_clock(user, newest),
-    )
-
-
-def _as_dict(saved: drafts.SavedDraft | None) -> dict:
-    return {"text": saved.text, "cc": saved.cc} if saved else {"text": "", "cc": ""}

@@ -8,27 +8,17 @@ rules; doing it twice changes nothing more ("Nothing to change.")."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from postdesk.desk import priority, snooze, tagging
 from postdesk.desk import status as request_status
-from postdesk.models import Request, Tag
+from postdesk.models import Request
 from postdesk.web import staleness
-
-TAG_SUGGESTIONS = 200  # names offered in the datalist; typing any other name makes it
-# History kinds whose detail is a sentence of its own ("reopened by the customer",
-# "waiting on the customer until 3 Dec 09:00 UTC"): the page shows the detail alone,
-# not "reopened: reopened by the customer".
-HISTORY_IN_WORDS = frozenset({"status", "pending", "woke", "reopened", "closed", "assigned", "unassigned",
-                              "priority", "tagged", "untagged"})
-
 
 @dataclass(frozen=True)
 class Outcome:
@@ -36,33 +26,6 @@ class Outcome:
 
     changed: bool
     words: str = ""
-
-
-@dataclass(frozen=True)
-class SideColumn:
-    """What _request_actions.html needs besides the request itself."""
-
-    tags: list[str]
-    tag_names: list[str]
-    priorities: list[tuple[int, str]]
-    quick_snoozes: tuple[tuple[str, str], ...]
-    snoozed_until: str  # "3 Dec 09:00 CET" in the viewer's zone, or ""
-    earliest_snooze: str  # the datetime-local picker's min, in the viewer's zone
-    history_in_words: frozenset[str] = HISTORY_IN_WORDS
-
-
-def side_column(user, req: Request) -> SideColumn:
-    zone = snooze.zone_of(user)
-    soon = timezone.localtime(timezone.now() + timedelta(minutes=1), zone)
-    until = snooze.in_words(req.snooze_until, zone) if req.snooze_until and req.status == Request.Status.PENDING else ""
-    return SideColumn(
-        tags=tagging.names(req),
-        tag_names=list(Tag.objects.values_list("name", flat=True)[:TAG_SUGGESTIONS]),
-        priorities=list(Request.Priority.choices),
-        quick_snoozes=snooze.QUICK,
-        snoozed_until=until,
-        earliest_snooze=f"{soon:%Y-%m-%dT%H:%M}",
-    )
 
 
 def _on_locked_request(request, number: int, action: str, change):

@@ -16,9 +16,8 @@ from urllib.parse import urlencode
 from django.contrib import messages as flash
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -34,7 +33,7 @@ from postdesk.notify import hooks as notify_hooks
 from postdesk.outbound.reply import ReplyChoice, parent_of, reply_choice
 from postdesk.store import blobs
 from postdesk.store.attachments import read_attachment
-from postdesk.web import disposition, live, mailframe, replies, request_actions, staleness, unread
+from postdesk.web import compose_panel, disposition, live, mailframe, side_column, staleness, unread
 from postdesk.desk import filters
 from postdesk.web.queues import QUEUES, nav_counts, page_of, queue_bar, queue_filter
 
@@ -195,7 +194,7 @@ def request_page(request, req: Request, *, draft: dict, stale=None, confirm_take
         "frame_sandbox": mailframe.FRAME_SANDBOX,
         "staff": _staff(),
         "draft": draft,
-        "compose": replies.compose_view(request, req, draft, conversation),
+        "compose": compose_panel.compose_view(request, req, draft, conversation),
         "seen": staleness.seen_now(req).as_fields(),
         "stale": stale,
         "confirm_take": confirm_take,
@@ -204,7 +203,7 @@ def request_page(request, req: Request, *, draft: dict, stale=None, confirm_take
         "mentions": req.mentions.order_by("pk"),
         "mentioned_by": req.mentioned_by.order_by("pk"),
         "customer_panel": customers.panel(req),  # _customer_panel.html (desk.customers)
-        "actions": request_actions.side_column(request.user, req),
+        "actions": side_column.side_column(request.user, req),
         "title": f"#{req.pk} {req.subject}",
         "current": "",
         **_nav(request),
