@@ -68,9 +68,9 @@ def test_help_shows_our_options_and_writes_nothing(tmp_path):
 def test_errors_read_as_one_sentence_with_the_same_exit_status(inst):
     missing = inst.run("mailbox", "show", "nope", check=False)
     assert missing.returncode == 2
-    assert missing.stderr == "No mailbox named 'nope' (see `postdesk mailbox list`).\n"
+    assert missing.stderr == "no mailbox named 'nope' (see `postdesk mailbox list`)\n"
     no_request = inst.run("requests", "show", "4711", check=False)
-    assert (no_request.returncode, no_request.stderr) == (2, "No request #4711.\n")
+    assert (no_request.returncode, no_request.stderr) == (2, "no request #4711\n")
     for proc in (missing, no_request):
         assert "CommandError" not in proc.stderr and "Traceback" not in proc.stderr
 
@@ -83,10 +83,11 @@ def test_empty_lists_say_so(inst):
 
 
 @pytest.mark.parametrize("message, said", [
-    ("no mailbox named 'x'", "No mailbox named 'x'."),
-    ("cannot read a.eml: it is a directory", "Cannot read a.eml: it is a directory."),
-    ("Done already.", "Done already."),
-    ("  two\n lines ", "Two lines."),
+    ("no mailbox named 'x'", "no mailbox named 'x'"),
+    ("  two\n lines ", "two lines"),
+    ("a-big: disk: disk full", "a-big: disk: disk full"),  # a mailbox's name is never changed
+    ("folder 'Nope' cannot be opened: Mailbox doesn't exist: Nope", "folder 'Nope' cannot be opened: Mailbox doesn't exist: Nope"),
+    ("", "failed"),
 ])
 def test_an_error_is_one_sentence(message, said):
     assert sentence(message) == said

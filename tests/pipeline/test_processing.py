@@ -753,7 +753,7 @@ def test_domains_add_list_check_remove(installation):
     (("remove", "never.example"), "never.example was not added by an admin"),
 ])
 def test_domains_errors_are_one_line_and_change_nothing(installation, args, says):
-    assert says in one_line_error(installation.run("domains", *args, check=False))
+    assert says.lower() in one_line_error(installation.run("domains", *args, check=False)).lower()  # a sentence: its first word capitalised
     assert installation.json("domains", "list")["added"] == []
 
 

@@ -82,12 +82,10 @@ class PostdeskCommand(PlainCommand):
 
 
 def sentence(message: str) -> str:
-    """An error as one sentence: "no mailbox named 'x'" -> "No mailbox named 'x'."."""
-    message = " ".join(message.split())
-    if not message:
-        return "Failed."
-    message = message[0].upper() + message[1:]
-    return message if message[-1] in ".!?" else message + "."
+    """An error as one line: the message's own words, whitespace and line breaks folded.
+    Its case and punctuation are left alone: it often begins with a name ("a-big: disk
+    full", "support: login refused") or ends with a server's own words, never to be changed."""
+    return " ".join(message.split()) or "failed"
 
 
 def _json_default(value):
