@@ -88,31 +88,27 @@ def set_priority(request, number: int):
     return _on_locked_request(request, number, "priority", change)
 
 
-@require_POST
-@login_required
-def add_tag(request, number: int):
+def _change_tag(request, number: int, apply, verb: str):
+    """Add or remove one tag (`apply`: tagging.add_tag or remove_tag); the name is checked first."""
     try:
         name = tagging.clean_name(request.POST.get("tag", ""))
     except tagging.TagError as error:
         return _refused(request, number, error)
 
     def change(req):
-        done = tagging.add_tag(req, name, actor=request.user)
-        return Outcome(done.changed, f"tag {done.tag} added")
+        done = apply(req, name, actor=request.user)
+        return Outcome(done.changed, f"tag {done.tag} {verb}")
 
     return _on_locked_request(request, number, "tag", change)
+
+
+@require_POST
+@login_required
+def add_tag(request, number: int):
+    return _change_tag(request, number, tagging.add_tag, "added")
 
 
 @require_POST
 @login_required
 def remove_tag(request, number: int):
-    try:
-        name = tagging.clean_name(request.POST.get("tag", ""))
-    except tagging.TagError as error:
-        return _refused(request, number, error)
-
-    def change(req):
-        done = tagging.remove_tag(req, name, actor=request.user)
-        return Outcome(done.changed, f"tag {done.tag} removed")
-
-    return _on_locked_request(request, number, "tag", change)
+    return _change_tag(request, number, tagging.remove_tag, "removed")
