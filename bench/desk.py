@@ -47,6 +47,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=100_000, help="requests to generate (3 messages each)")
     parser.add_argument("--runs", type=int, default=30, help="timed runs per case")
     parser.add_argument("--data-dir", help="the installation's data dir (default: a temporary one, removed)")
+    parser.add_argument("--generate-only", action="store_true", help="fill the database and stop (time it later)")
     args = parser.parse_args()
     data_dir = args.data_dir or tempfile.mkdtemp(prefix="postdesk-bench-desk-")
     Path(data_dir).mkdir(parents=True, exist_ok=True)
@@ -62,6 +63,8 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     print(f"database: {connection.vendor} ({connection.settings_dict['NAME']})")
     generate(args.requests)
+    if args.generate_only:
+        return
     results = measure(args.runs)
     report(results)
     if not args.data_dir and connection.vendor == "sqlite":

@@ -186,7 +186,7 @@ def test_pdf_bytes_by_token_with_cors_and_never_as_a_document(client, logged_in,
     url = re.search(r'data-src="http://testserver(/preview/[^"]+/)"', text).group(1)
     client.logout()  # the opaque-origin frame sends no cookie: the token is the credential
     response = client.get(url, HTTP_ORIGIN="null")
-    assert response.status_code == 200 and response.content == PDF
+    assert response.status_code == 200 and b"".join(response.streaming_content) == PDF
     assert response["Content-Type"] == "application/octet-stream" and response["X-Content-Type-Options"] == "nosniff"
     assert response["Content-Disposition"].startswith("attachment")
     assert response["Access-Control-Allow-Origin"] == "*" and "Access-Control-Allow-Credentials" not in response

@@ -22,8 +22,9 @@ from postdesk import process, quarantine
 from postdesk.models import AuditEvent, Intake
 from postdesk.process.apply import Applied
 from postdesk.store import blobs
+from postdesk.web import disposition
 from postdesk.web.access import admin_required
-from postdesk.web.views import PAGE_SIZE, _download, _nav
+from postdesk.web.views import PAGE_SIZE, _nav
 
 CURRENT = "admin:quarantine"
 PREVIEW_BYTES = 256 * 1024  # of the raw message shown in the page; the download has it all
@@ -107,7 +108,7 @@ def quarantine_raw(request, pk: int):
         data = blobs.read(intake.raw_id)
     except FileNotFoundError:
         raise Http404("the raw message is missing from the store") from None
-    return _download(data, f"intake-{intake.pk}.eml", "message/rfc822")
+    return disposition.download(data, f"intake-{intake.pk}.eml", "message/rfc822")
 
 
 # --- actions ------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ images come from inline_image, whose signed URL is the credential.
 from __future__ import annotations
 
 import hmac
-import io
 import os
 from urllib.parse import urlencode
 
@@ -18,14 +17,14 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
-from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequest
+from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_POST
 
 from postdesk import tags
-from postdesk.desk import customers
+from postdesk.desk import assignment, customers
 from postdesk.desk import search as desk_search
 from postdesk.desk import status as request_status
 from postdesk.models import Attachment, Mailbox, Message, Request, RequestEvent
@@ -302,26 +301,23 @@ def _username(user) -> str:
     return user.get_username() if user is not None else ""
 
 
-def _now_open(req) -> str:
-    """A new request someone is assigned to is open; said in the assignment's history line."""
-    return ", now open" if request_status.after_assignment(req) else ""
+def _as_outcome(change):
+    """An action of desk.assignment or desk.status as `_act`'s change: (kind, detail) or None."""
+    def run(req):
+        result = change(req)
+        return (result.kind, result.detail) if result else None
+    return run
 
 
 @require_POST
 @login_required
 def take(request, number: int):
-    def change(req):
-        if req.assignee_id == request.user.pk:
-            return None
-        req.assignee = request.user
-        return "assigned", f"taken by {_username(request.user)}" + _now_open(req)
-
     def someone_has_it(req):
         if req.assignee_id in (None, request.user.pk):
             return None
         return f"{_username(req.assignee)} has it; take it anyway?"
 
-    return _act(request, number, "take", change, confirm=someone_has_it)
+    return _act(request, number, "take", _as_outcome(lambda req: assignment.take(req, request.user)), confirm=someone_has_it)
 
 
 @require_POST
@@ -331,61 +327,28 @@ def assign(request, number: int):
         assignee = _staff().get(pk=int(request.POST.get("assignee", "")))
     except (ValueError, get_user_model().DoesNotExist):
         return HttpResponseBadRequest("choose a staff member")
-
-    def change(req):
-        if req.assignee_id == assignee.pk:
-            return None
-        req.assignee = assignee
-        return "assigned", f"assigned to {_username(assignee)}" + _now_open(req)
-
-    return _act(request, number, "assign", change)
+    return _act(request, number, "assign", _as_outcome(lambda req: assignment.assign(req, assignee)))
 
 
 @require_POST
 @login_required
 def unassign(request, number: int):
-    def change(req):
-        if req.assignee_id is None:
-            return None
-        detail = f"unassigned from {_username(req.assignee)}"
-        req.assignee = None
-        return "unassigned", detail
-
-    return _act(request, number, "unassign", change)
+    return _act(request, number, "unassign", _as_outcome(assignment.unassign))
 
 
 @require_POST
 @login_required
 def close(request, number: int):
-    def change(req):
-        move = request_status.close(req)
-        return (move.kind, move.detail) if move else None
-
-    return _act(request, number, "close", change)
+    return _act(request, number, "close", _as_outcome(request_status.close))
 
 
 @require_POST
 @login_required
 def reopen(request, number: int):
-    def change(req):
-        move = request_status.reopen(req)
-        return (move.kind, move.detail) if move else None
-
-    return _act(request, number, "reopen", change)
+    return _act(request, number, "reopen", _as_outcome(request_status.reopen))
 
 
 # --- downloads ----------------------------------------------------------------
-
-
-def _download(data: bytes, filename: str, content_type: str) -> FileResponse:
-    response = FileResponse(io.BytesIO(data), content_type=content_type)
-    # Ours rather than Django's: its header keeps a CR or LF of the sender's name
-    # (a 500) and has no ASCII fallback for non-ASCII names.
-    response["Content-Disposition"] = disposition.attachment(filename)
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response["Cache-Control"] = "private, no-store"
-    return response
 
 
 @login_required
@@ -393,13 +356,13 @@ def attachment_download(request, attachment_id: int):
     attachment = get_object_or_404(Attachment.objects.select_related("message"), pk=attachment_id)
     declared = attachment.content_type.split(";")[0].strip().lower()
     content_type = declared if declared in SAFE_IMAGE_TYPES else "application/octet-stream"
-    return _download(read_attachment(attachment), attachment.filename or f"attachment-{attachment.pk}", content_type)
+    return disposition.download(read_attachment(attachment), attachment.filename or f"attachment-{attachment.pk}", content_type)
 
 
 @login_required
 def message_raw(request, message_id: int):
     message = get_object_or_404(Message, pk=message_id)
-    return _download(blobs.read(message.raw_id), f"message-{message.pk}.eml", "message/rfc822")
+    return disposition.download(blobs.read(message.raw_id), f"message-{message.pk}.eml", "message/rfc822")
 
 
 # --- metrics --------------------------------------------------------------------
