@@ -238,6 +238,8 @@ class Request(models.Model):
             models.Index(fields=["status", "-updated_at"], name="request_status_updated"),
             models.Index(fields=["assignee", "status", "-updated_at"], name="request_assignee_updated"),
             models.Index(fields=["mailbox", "-updated_at"], name="request_mailbox_updated"),
+            # The top bar's count of each mailbox's open work (web/queues.nav_counts).
+            models.Index(fields=["status", "mailbox"], name="request_status_mailbox"),
             models.Index(fields=["priority", "-updated_at"], name="request_priority_updated"),
         ]
 

@@ -34,7 +34,7 @@ from postdesk.store import blobs
 from postdesk.store.attachments import read_attachment
 from postdesk.web import compose_panel, disposition, live, mailframe, side_column, staleness, unread
 from postdesk.desk import filters
-from postdesk.web.queues import QUEUES, nav_counts, page_of, queue_bar, queue_filter
+from postdesk.web.queues import COUNTED, MAILBOX_COUNTED, QUEUES, nav_counts, page_of, queue_bar, queue_filter
 
 PAGE_SIZE = 50
 # Shown inline by a browser only as an image, never as a document; anything
@@ -61,8 +61,10 @@ def _search_hints(request, page, q: str, current: str) -> dict:
 def _nav(request) -> dict:
     """The counts in the top bar: each queue and each mailbox."""
     counts = nav_counts(request.user)
-    queues = [{"key": key, "label": label, "count": counts[key], "url": reverse("postdesk_web:queue", args=[key])} for key, label in QUEUES.items()]
-    mailboxes = [{"name": key.split(":", 1)[1], "count": count} for key, count in counts.items() if key.startswith("mailbox:")]
+    queues = [{"key": key, "label": label, "count": counts[key], "url": reverse("postdesk_web:queue", args=[key]),
+               "counted": COUNTED[key]} for key, label in QUEUES.items()]
+    mailboxes = [{"name": key.split(":", 1)[1], "count": count, "counted": MAILBOX_COUNTED}
+                 for key, count in counts.items() if key.startswith("mailbox:")]
     return {"nav_queues": queues, "nav_mailboxes": mailboxes, "failing_mailboxes": _failing(request.user),
             "unstable_mailboxes": _unstable(request.user), "signin_mailboxes": _signin_attention(request.user)}
 

@@ -8,19 +8,21 @@ is still quoted here: nothing a user types is FTS5 or tsquery syntax.
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, IntegerField, Lookup, OuterRef, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from postdesk.desk.profile import time_zone_of
-from postdesk.desk.search.index import TABLE, WEIGHTS
+from postdesk.desk.search.index import TABLE, VECTORS
 from postdesk.desk.search.query import ParsedQuery, Term
 from postdesk.models import Attachment, Request
 
 _COLUMN = {"any": None, "from": "sender", "to": "recipients"}
+LISTED_AT_MOST = 20_000  # matching requests passed on as a list (_text); more stay a subquery
 
 
 def condition(parsed: ParsedQuery, user=None) -> Q:
@@ -38,11 +40,48 @@ def condition(parsed: ParsedQuery, user=None) -> Q:
 
 
 def _text(terms: tuple[Term, ...]) -> Q:
+    """The requests whose document matches: looked up once, here, as a list of numbers.
+
+    A queue page asks twice (its count, and its rows in order): as a subquery the match
+    would run twice, and a phrase re-reads each candidate's document (bench/desk.py: 100 ms
+    a time on PostgreSQL at 100,000 requests). A match too big to list stays a subquery:
+    most requests match, and walking the queue's order finds a page at once."""
+    sql, params = _match_sql(terms)
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} LIMIT {LISTED_AT_MOST + 1}", params)
+        found = [row[0] for row in cursor.fetchall()]
+    if len(found) > LISTED_AT_MOST:
+        return Q(pk__in=RawSQL(sql, params))
+    return Q(pk__one_of=found)
+
+
+@IntegerField.register_lookup
+class OneOf(Lookup):
+    """`pk__one_of=[...]`: a list of numbers as one parameter, whatever its length (an
+    `__in` makes a parameter of each). PostgreSQL: `= ANY(array)`, which it checks by a
+    hash or answers from the index, and plans with the list's true length."""
+
+    lookup_name = "one_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, params = self.process_lhs(compiler, connection)
+        return f"{lhs} IN (SELECT value FROM json_each(%s))", [*params, json.dumps([int(n) for n in self.rhs])]
+
+    def as_postgresql(self, compiler, connection):
+        lhs, params = self.process_lhs(compiler, connection)
+        return f"{lhs} = ANY(%s::bigint[])", [*params, [int(n) for n in self.rhs]]
+
+
+def _match_sql(terms: tuple[Term, ...]) -> tuple[str, list[str]]:
+    """The SELECT of the matching request numbers, and its parameters."""
     if connection.vendor == "postgresql":
-        sql = f"SELECT request_id FROM {TABLE} WHERE document @@ %s::tsquery"
-        return Q(pk__in=RawSQL(sql, [" & ".join(_tsquery(t) for t in terms)]))
-    sql = f"SELECT rowid FROM {TABLE} WHERE {TABLE} MATCH %s"
-    return Q(pk__in=RawSQL(sql, [" AND ".join(_fts5(t) for t in terms)]))
+        by_vector: dict[str, list[str]] = {}
+        for term in terms:
+            by_vector.setdefault(VECTORS[_COLUMN[term.field]], []).append(_tsquery(term))
+        where = " AND ".join(f"{vector} @@ %s::tsquery" for vector in by_vector)
+        return f"SELECT request_id FROM {TABLE} WHERE {where}", [" & ".join(q) for q in by_vector.values()]
+    return f"SELECT rowid FROM {TABLE} WHERE {TABLE} MATCH %s", [" AND ".join(_fts5(t) for t in terms)]
 
 
 def _fts5(term: Term) -> str:
@@ -55,18 +94,12 @@ def _fts5(term: Term) -> str:
 
 
 def _tsquery(term: Term) -> str:
-    column = _COLUMN[term.field]
-    weight = WEIGHTS[column] if column else ""
+    """The term in the tsquery of its own vector (index.VECTORS), so no weight to check."""
     spellings = []
     for phrase in term.spellings:
-        words = [_lexeme(w) + _suffix(term.prefix and i == len(phrase) - 1, weight) for i, w in enumerate(phrase)]
+        words = [_lexeme(w) + (":*" if term.prefix and i == len(phrase) - 1 else "") for i, w in enumerate(phrase)]
         spellings.append("(" + " <-> ".join(words) + ")")
     return "(" + " | ".join(spellings) + ")"
-
-
-def _suffix(prefix: bool, weight: str) -> str:
-    marks = ("*" if prefix else "") + weight
-    return ":" + marks if marks else ""
 
 
 def _lexeme(word: str) -> str:
