@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 from django.contrib import messages as flash
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Page
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
@@ -126,7 +127,7 @@ def _queue_page(request, queryset: QuerySet, *, title: str, current: str, query=
     return render(request, "postdesk/queue.html", {**context, **_nav(request)})
 
 
-def _numbers_answer(page) -> JsonResponse:
+def _numbers_answer(page: Page) -> JsonResponse:
     response = JsonResponse(PageNumbers.of(page).as_dict())
     response["Cache-Control"] = "private, no-store"  # the queue as it is now, for this member
     return response
