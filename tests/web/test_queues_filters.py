@@ -12,6 +12,7 @@ from django.http import QueryDict
 from django.utils import timezone
 
 from postdesk.desk import filters, tagging
+from postdesk.desk.search import index
 from postdesk.models import Customer, Mailbox, Message, Request, SavedView
 from postdesk.store import blobs
 
@@ -147,3 +148,35 @@ def test_a_saved_view_of_an_impossible_queue_opens_all(logged_in, staff):
     response = logged_in.post("/views/save/", {"name": "odd", "queue": "mailbox:a/b", "query": "status=open"})
     assert response["Location"] == "/queue/all/?status=open"
     assert logged_in.get("/queue/all/").status_code == 200
+
+
+# --- ?numbers=1: a neighbouring page's request numbers, for j / k on a request page ----------
+
+
+def page_numbers(client, url: str, **params) -> dict:
+    response = client.get(url, {"numbers": "1", **params})
+    assert response.status_code == 200 and response["Cache-Control"] == "private, no-store"
+    return response.json()
+
+
+def test_the_numbers_answer_is_the_pages_requests_with_the_queues_filters_sort_and_search(client, logged_in):
+    made = Request.objects.bulk_create([Request(subject=f"invoice {i}" if i % 3 == 0 else f"printer {i}", status=S.OPEN)
+                                        for i in range(60)] + [Request(subject="closed printer", status=S.CLOSED)])
+    index.index_requests([r.pk for r in made])  # as process/apply.py does for arriving mail
+    first, second = page_numbers(logged_in, "/queue/general/"), page_numbers(logged_in, "/queue/general/", page="2")
+    assert first["numbers"] == numbers(logged_in.get("/queue/general/"))  # the page as shown, in its order
+    assert second["numbers"] == numbers(logged_in.get("/queue/general/", {"page": 2}))
+    assert (first["page"], len(first["numbers"]), first["has_next"], first["has_previous"]) == (1, 50, True, False)
+    assert (second["page"], len(second["numbers"]), second["has_next"], second["has_previous"]) == (2, 10, False, True)
+    assert second["links"] == [f"/requests/{n}/" for n in second["numbers"]]
+    assert page_numbers(logged_in, "/queue/general/", page="9")["page"] == 2  # out of range: the last, and says so
+
+    ascending = sorted(r.pk for r in made[:60])
+    assert page_numbers(logged_in, "/queue/general/", sort="number", order="asc", page="2")["numbers"] == ascending[50:]
+    invoices = page_numbers(logged_in, "/queue/general/", q="invoice", sort="number", order="asc")
+    assert invoices["numbers"] == [r.pk for r in made[:60:3]] and not invoices["has_next"]
+    assert page_numbers(logged_in, "/queue/all/", q="printer", status="closed")["numbers"] == [made[-1].pk]
+
+    client.logout()
+    response = client.get("/queue/general/", {"numbers": "1", "page": "2"})
+    assert response.status_code == 302 and response["Location"].startswith("/login/?next=")

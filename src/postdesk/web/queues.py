@@ -78,16 +78,45 @@ def _counted(queue: str, user) -> Q:
     return queue_filter(queue, user) & (Q(status__in=NOT_CLOSED) if not _default_statuses(queue) else Q())
 
 
-def page_of(rows: QuerySet, ordering: tuple, number, *, size: int, decorate: Callable[[QuerySet], QuerySet]) -> Page:
-    """One page of a queue in two steps: the numbers of the page's rows, chosen and ordered
-    with nothing but the filter (so the database walks an index and stops after `size`
-    rows), then those rows with what the page shows (`decorate`: joins, unread, attachments).
-    In one step, SQLite computes every row's subqueries before sorting: seconds on 100,000."""
+def numbers_page(rows: QuerySet, ordering: tuple, number, *, size: int) -> Page:
+    """One page of a queue as request numbers only, chosen and ordered with nothing but the
+    filter (so the database walks an index and stops after `size` rows).  A page number out
+    of range gives the last page, junk the first (Paginator.get_page): the caller reads
+    `page.number` for the page it got."""
     page = Paginator(rows.order_by(*ordering).values_list("pk", flat=True), size).get_page(number)
-    numbers = list(page.object_list)
+    page.object_list = list(page.object_list)
+    return page
+
+
+def page_of(rows: QuerySet, ordering: tuple, number, *, size: int, decorate: Callable[[QuerySet], QuerySet]) -> Page:
+    """One page of a queue in two steps: the numbers of the page's rows (`numbers_page`),
+    then those rows with what the page shows (`decorate`: joins, unread, attachments).
+    In one step, SQLite computes every row's subqueries before sorting: seconds on 100,000."""
+    page = numbers_page(rows, ordering, number, size=size)
+    numbers = page.object_list
     found = {r.pk: r for r in decorate(Request.objects.filter(pk__in=numbers))}
     page.object_list = [found[n] for n in numbers if n in found]
     return page
+
+
+@dataclass(frozen=True)
+class PageNumbers:
+    """What a request page's j / k need of a neighbouring queue page (keys.js): its number,
+    its requests in order (numbers and their pages' links), and whether pages follow or precede."""
+
+    page: int
+    numbers: list[int]
+    has_next: bool
+    has_previous: bool
+
+    @classmethod
+    def of(cls, page: Page) -> PageNumbers:
+        return cls(page.number, list(page.object_list), page.has_next(), page.has_previous())
+
+    def as_dict(self) -> dict:
+        links = [reverse("postdesk_web:request", args=[n]) for n in self.numbers]
+        return {"page": self.page, "numbers": self.numbers, "links": links,
+                "has_next": self.has_next, "has_previous": self.has_previous}
 
 
 def queue_url(queue: str) -> str:

@@ -15,9 +15,10 @@ from urllib.parse import urlencode
 from django.contrib import messages as flash
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Page
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
-from django.http import Http404, HttpResponse, HttpResponseBadRequest
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.clickjacking import xframe_options_sameorigin
@@ -34,7 +35,8 @@ from postdesk.store import blobs
 from postdesk.store.attachments import read_attachment
 from postdesk.web import compose_panel, disposition, live, mailframe, side_column, staleness, unread
 from postdesk.desk import filters
-from postdesk.web.queues import COUNTED, MAILBOX_COUNTED, QUEUES, nav_counts, page_of, queue_bar, queue_filter
+from postdesk.web.queues import (COUNTED, MAILBOX_COUNTED, QUEUES, PageNumbers, nav_counts, numbers_page, page_of, queue_bar,
+                                  queue_filter)
 
 PAGE_SIZE = 50
 # Shown inline by a browser only as an image, never as a document; anything
@@ -102,8 +104,9 @@ def _signin_attention(user) -> list:
 
 
 def _queue_page(request, queryset: QuerySet, *, title: str, current: str, query=None):
-    """A queue; with ?live=1 the JSON live.js polls (the same rows, so the same page and search).
-    Filters and sort come from the URL (desk.filters)."""
+    """A queue; with ?live=1 the JSON live.js polls (the same rows, so the same page and search);
+    with ?numbers=1 only the page's request numbers (PageNumbers), for j / k on a request page
+    going on to the next or previous page.  Filters and sort come from the URL (desk.filters)."""
     request_status.wake_due_now_and_then()  # snoozed requests come back even on a desk without a worker
     q = request.GET.get("q", "")
     query = query or filters.from_get(request.GET)
@@ -115,6 +118,8 @@ def _queue_page(request, queryset: QuerySet, *, title: str, current: str, query=
                 .prefetch_related("tags").annotate(has_attachments=has_attachments))
 
     chosen = desk_search.filter_requests(queryset.filter(resolved.condition), q, request.user).annotate(**resolved.annotations)
+    if request.GET.get("numbers") == "1":
+        return _numbers_answer(numbers_page(chosen, resolved.ordering, request.GET.get("page"), size=PAGE_SIZE))
     page = page_of(chosen, resolved.ordering, request.GET.get("page"), size=PAGE_SIZE, decorate=decorate)
     context = {"title": title, "current": current, "page": page, "q": q.strip(), "stamp": live.stamp(page),
                **queue_bar(query, resolved, request.user, current=current, q=q.strip()),
@@ -123,6 +128,12 @@ def _queue_page(request, queryset: QuerySet, *, title: str, current: str, query=
         return live.queue_answer(request, context, nav_counts(request.user))
     context["live_url"] = live.poll_url(request)
     return render(request, "postdesk/queue.html", {**context, **_nav(request)})
+
+
+def _numbers_answer(page: Page) -> JsonResponse:
+    response = JsonResponse(PageNumbers.of(page).as_dict())
+    response["Cache-Control"] = "private, no-store"  # the queue as it is now, for this member
+    return response
 
 
 @login_required
