@@ -134,6 +134,37 @@ def test_without_reply_all_only_the_customer(logged_in, customer_request):
     assert Outgoing.objects.get().recipients == ["alice@customer.example"]
 
 
+def reply_all_offer(client, req) -> str:
+    html = page(client, req)
+    offer = html[html.index('id="reply-all"'):]
+    return offer[:offer.index("</label>")]
+
+
+def test_reply_all_never_offers_where_the_mail_was_delivered(logged_in, tmp_path):
+    """A Maildir mailbox with no address set knows its own address only from the
+    delivering server's Delivered-To: it is ours on every message of the request, and
+    so is a sub-address of it (desk+billing@)."""
+    for sub in ("new", "cur", "tmp"):
+        (tmp_path / "bare" / sub).mkdir(parents=True)
+    bare = Mailbox.objects.create(name="bare", protocol="maildir", path=str(tmp_path / "bare"), after_import="keep",
+                                  last_success_at=timezone.now())
+    maildir_deliver(bare.path, make_message(
+        subject="Invoice", message_id="<inv@customer.example>", to="Desk <desk@ours.example>",
+        cc="colleague@customer.example", headers={"Delivered-To": "desk@ours.example"}))
+    pipeline.fetch_mailbox(bare)
+    req = Request.objects.get()
+    assert "desk@ours.example" not in reply_all_offer(logged_in, req)
+    assert "colleague@customer.example" in reply_all_offer(logged_in, req)
+    # The customer answers, to us and a sub-address of ours; this copy says nothing of its delivery.
+    maildir_deliver(bare.path, make_message(
+        subject="Re: Invoice", in_reply_to="<inv@customer.example>", to="desk@ours.example, desk+billing@ours.example",
+        cc="Colleague <colleague@customer.example>"))
+    pipeline.fetch_mailbox(bare)
+    assert Message.objects.filter(request=req, direction="in").count() == 2
+    offer = reply_all_offer(logged_in, req)
+    assert "colleague@customer.example" in offer and "ours.example" not in offer
+
+
 # --- Signatures ----------------------------------------------------------------------------
 
 

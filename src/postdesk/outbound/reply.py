@@ -16,7 +16,7 @@ from postdesk.desk import search
 from postdesk.desk import status as request_status
 from postdesk.models import Message, Request, RequestEvent
 from postdesk.notify import hooks as notify_hooks
-from postdesk.outbound import compose, policy, queue
+from postdesk.outbound import compose, ours, queue
 from postdesk.sources.smtp import SmtpConfigError, account_for
 from postdesk.store import blobs
 
@@ -84,8 +84,8 @@ def recipient_of(parent: Message) -> compose.Recipient | None:
 
 def reply_all(parent: Message, recipient: compose.Recipient | None) -> list[compose.Recipient]:
     """Whom "Reply all" adds in Cc: the others the customer wrote to (their To and Cc),
-    never our own mailboxes' addresses (that would mail ourselves) nor the recipient."""
-    skip = policy.our_addresses() | ({recipient.address} if recipient else set())
+    never one of our addresses (outbound.ours: that would mail ourselves) nor the recipient."""
+    skip = ours.ours_for_request(parent.request_id) | ([recipient.address] if recipient else [])
     offered: dict[str, compose.Recipient] = {}
     for entry in [*(parent.to or []), *(parent.cc or [])]:
         address = _address(entry)
