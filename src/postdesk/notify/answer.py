@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
+
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
