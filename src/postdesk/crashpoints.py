@@ -17,6 +17,8 @@ POINTS = (
     "inside-process",  # inside the processing transaction, before it commits
     "before-send",  # an outgoing mail claimed (its cause committed long ago), not yet given to SMTP
     "after-send",  # the SMTP server accepted an outgoing mail, not yet recorded as sent
+    "after-reply",  # a staff reply committed (its draft discarded with it), the page not yet answered
+    "after-note",  # the same for an internal note
     "oauth-after-refresh",  # the provider answered a refresh (maybe a rotated refresh token), not yet saved
 )
 

@@ -132,6 +132,18 @@ def test_no_acknowledgement_to_our_own_addresses(desk, smtp, which):
         "not-acknowledged: not acknowledged: the sender is one of our own addresses"]
 
 
+def test_no_acknowledgement_to_an_address_the_mail_was_delivered_to(desk, smtp):
+    """An alias of ours that no setting names: the delivering server says it is ours."""
+    desk.mailbox()
+    mid = new_message_id("desk.example")
+    desk.receive("support", make_message(subject="Copy of a question", sender="Team <team@desk.example>", message_id=mid,
+                                         headers={"Delivered-To": "team@desk.example"}))
+
+    assert desk.send() == [] and smtp.received == []
+    assert history(request_of(mid), "not-acknowledged") == [
+        "not-acknowledged: not acknowledged: the sender is one of our own addresses"]
+
+
 @pytest.mark.parametrize("ack_backlog", [False, True], ids=["backlog-quiet", "backlog-acknowledged"])
 def test_mail_that_was_there_when_the_mailbox_was_connected(desk, smtp, ack_backlog):
     mailbox = desk.mailbox(connect=False, ack_backlog=ack_backlog)

@@ -8,12 +8,14 @@ from email import message_from_bytes
 from email.policy import default as default_policy
 
 import pytest
+from django.db import transaction
 from django.test import Client
 from django.utils import timezone
 
-from postdesk import pipeline
+from postdesk import crashpoints, pipeline
 from postdesk.desk import canned, drafts, profile, signature
 from postdesk.models import CannedReply, Draft, Mailbox, Message, Outgoing, Request
+from postdesk.outbound.reply import ReplyDraft, ReplyError, add_note, send_reply
 from postdesk.store import blobs
 from tests.support.desk import seen
 from tests.support.mail import make_message, maildir_deliver
@@ -134,6 +136,37 @@ def test_without_reply_all_only_the_customer(logged_in, customer_request):
     assert Outgoing.objects.get().recipients == ["alice@customer.example"]
 
 
+def reply_all_offer(client, req) -> str:
+    html = page(client, req)
+    offer = html[html.index('id="reply-all"'):]
+    return offer[:offer.index("</label>")]
+
+
+def test_reply_all_never_offers_where_the_mail_was_delivered(logged_in, tmp_path):
+    """A Maildir mailbox with no address set knows its own address only from the
+    delivering server's Delivered-To: it is ours on every message of the request, and
+    so is a sub-address of it (desk+billing@)."""
+    for sub in ("new", "cur", "tmp"):
+        (tmp_path / "bare" / sub).mkdir(parents=True)
+    bare = Mailbox.objects.create(name="bare", protocol="maildir", path=str(tmp_path / "bare"), after_import="keep",
+                                  last_success_at=timezone.now())
+    maildir_deliver(bare.path, make_message(
+        subject="Invoice", message_id="<inv@customer.example>", to="Desk <desk@ours.example>",
+        cc="colleague@customer.example", headers={"Delivered-To": "desk@ours.example"}))
+    pipeline.fetch_mailbox(bare)
+    req = Request.objects.get()
+    assert "desk@ours.example" not in reply_all_offer(logged_in, req)
+    assert "colleague@customer.example" in reply_all_offer(logged_in, req)
+    # The customer answers, to us and a sub-address of ours; this copy says nothing of its delivery.
+    maildir_deliver(bare.path, make_message(
+        subject="Re: Invoice", in_reply_to="<inv@customer.example>", to="desk@ours.example, desk+billing@ours.example",
+        cc="Colleague <colleague@customer.example>"))
+    pipeline.fetch_mailbox(bare)
+    assert Message.objects.filter(request=req, direction="in").count() == 2
+    offer = reply_all_offer(logged_in, req)
+    assert "colleague@customer.example" in offer and "ours.example" not in offer
+
+
 # --- Signatures ----------------------------------------------------------------------------
 
 
@@ -227,6 +260,48 @@ def test_draft_endpoint_needs_a_kind_and_csrf(logged_in, staff, customer_request
     csrf_client = Client(enforce_csrf_checks=True)
     csrf_client.force_login(staff)
     assert csrf_client.post(f"/requests/{customer_request.pk}/draft/", {"kind": "reply", "text": "x"}).status_code == 403
+
+
+@pytest.mark.parametrize("kind", ["reply", "note"])
+def test_a_crash_after_the_answer_committed_leaves_no_draft(logged_in, staff, customer_request, monkeypatch, kind):
+    """The draft goes in the answer's own transaction: a crash right after the commit
+    (before the page answers) cannot leave it to come back and be sent twice."""
+    drafts.save(staff, customer_request.pk, kind, "We are on it.")
+    monkeypatch.setenv("POSTDESK_CRASH_AT", f"after-{kind}")
+    monkeypatch.setenv("POSTDESK_CRASH_MODE", "raise")
+    with pytest.raises(crashpoints.CrashInjected):
+        logged_in.post(f"/requests/{customer_request.pk}/{kind}/", {**seen(customer_request), "text": "We are on it."})
+    assert Message.objects.filter(direction="out" if kind == "reply" else "note").count() == 1
+    assert drafts.load(staff, customer_request.pk, kind) is None
+
+
+@pytest.mark.parametrize("kind", ["reply", "note"])
+def test_an_answer_that_rolls_back_keeps_its_draft(staff, customer_request, kind):
+    """The delete is in the answer's transaction: whatever undoes the answer undoes it."""
+    drafts.save(staff, customer_request.pk, kind, "Kept")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        answer(kind, customer_request, staff)
+        raise RuntimeError("the caller's transaction fails after the answer")
+    assert drafts.load(staff, customer_request.pk, kind).text == "Kept"
+    assert not Message.objects.exclude(direction="in").exists()
+
+
+def test_a_reply_refused_inside_its_transaction_keeps_the_draft(staff, mailbox, customer_request):
+    """Refused after the draft's delete (no sending account, checked under the lock)."""
+    drafts.save(staff, customer_request.pk, "reply", "Kept")
+    Mailbox.objects.filter(pk=mailbox.pk).update(smtp_host="")
+    with pytest.raises(ReplyError):
+        answer("reply", customer_request, staff)
+    assert drafts.load(staff, customer_request.pk, "reply").text == "Kept"
+    Mailbox.objects.filter(pk=mailbox.pk).update(smtp_host="127.0.0.1")
+    answer("reply", customer_request, staff)
+    assert drafts.load(staff, customer_request.pk, "reply") is None
+
+
+def answer(kind: str, req, author) -> Message:
+    if kind == "reply":
+        return send_reply(req.pk, ReplyDraft("We are on it."), author, discard_draft=True)
+    return add_note(req.pk, "Calling them.", author, discard_draft=True)
 
 
 def test_a_refused_reply_keeps_its_text_as_the_draft(logged_in, staff, customer_request):

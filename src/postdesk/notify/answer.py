@@ -28,14 +28,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from email.parser import BytesHeaderParser
-from email.policy import default as default_policy
-from email.utils import getaddresses
 
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from postdesk.mail import ParsedMessage, split_reply
+from postdesk.mail import DELIVERY_HEAD_BYTES, ParsedMessage, split_reply
+from postdesk.mail import delivered_to as mail_delivered_to
 from postdesk.models import EmailAnswer, Intake, Message, Request, RequestEvent
 from postdesk.notify.reply_address import ANSWER_ABOVE, ReplyAddressCheck, TokenStatus, read_reply_address
 from postdesk.outbound import compose
@@ -44,11 +42,6 @@ from postdesk.process.thread import find_request
 from postdesk.store import blobs
 
 log = logging.getLogger("postdesk.notify")
-
-# Where a reply address can be: the visible recipients, and what the delivering server
-# says it delivered to (a Bcc, a forward, an alias: the token is only in those).
-DELIVERY_HEADERS = ("delivered-to", "x-original-to")
-HEAD_LIMIT = 64 * 1024  # bytes of the raw message read for those headers
 
 
 @dataclass(frozen=True)
@@ -107,14 +100,9 @@ def take_answer(intake: Intake, parsed: ParsedMessage, fp: str, staged: list[Mes
 
 
 def delivered_to(intake: Intake) -> list[str]:
-    """Delivered-To and X-Original-To of the raw message (the parser does not keep them)."""
-    head = blobs.read_heads([intake.raw_id], HEAD_LIMIT).get(intake.raw_id, b"")
-    try:
-        headers = BytesHeaderParser(policy=default_policy).parsebytes(head)
-        values = [str(v) for name in DELIVERY_HEADERS for v in (headers.get_all(name) or [])]
-        return [address for _, address in getaddresses(values) if address]
-    except Exception:  # hostile header bytes are the parser's business; here they only mean "no token"
-        return []
+    """Where the delivering server says it put the raw message, every hop (mail.delivered_to)."""
+    head = blobs.read_heads([intake.raw_id], DELIVERY_HEAD_BYTES).get(intake.raw_id, b"")
+    return mail_delivered_to(head)
 
 
 def judge(check: ReplyAddressCheck, parsed: ParsedMessage, staged: list[Message]) -> Verdict:

@@ -12,7 +12,7 @@ from django.template import Context, Engine
 from postdesk import tags
 from postdesk.mail import ParsedMessage
 from postdesk.models import Intake, Message, RequestEvent
-from postdesk.outbound import compose, policy, queue
+from postdesk.outbound import compose, ours, policy, queue
 
 log = logging.getLogger("postdesk.outbound")
 
@@ -63,12 +63,13 @@ def plan(created: list[tuple[Intake, ParsedMessage, Message]]) -> int:
     candidates = [(i, p, m) for i, p, m in created if i.mailbox.ack_enabled]
     if not candidates:
         return 0
-    ours = policy.our_addresses()
+    everywhere = ours.our_addresses()
     recipients = [_recipient(p) for _, p, _ in candidates]
     sent_today = policy.acks_in_last_day([r.address for r in recipients if r])
     queued = 0
     for (intake, parsed, message), recipient in zip(candidates, recipients, strict=True):
-        decision = policy.decide(intake.mailbox, intake, parsed, recipient.address if recipient else "", ours, sent_today)
+        decision = policy.decide(intake.mailbox, intake, parsed, recipient.address if recipient else "",
+                                 ours.ours_for_intake(intake, everywhere), sent_today)
         if not decision.send:
             RequestEvent.objects.create(request=message.request, kind="not-acknowledged", detail=decision.reason[:500])
             continue

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from postdesk.mail import ParsedMessage
 from postdesk.models import Intake, Mailbox, Outgoing
+from postdesk.outbound.ours import Ours
 
 
 @dataclass(frozen=True)
@@ -19,20 +20,11 @@ class AckDecision:
     reason: str  # why not (recorded in the request's history), or "acknowledged"
 
 
-def our_addresses() -> set[str]:
-    """Every address that is ours: mail from them is never answered."""
-    addresses = set()
-    for address, from_address, username in Mailbox.objects.values_list("address", "from_address", "username"):
-        for value in (address, from_address, username):
-            if value and "@" in value:
-                addresses.add(value.strip().lower())
-    return addresses
-
-
-def decide(mailbox: Mailbox, intake: Intake, parsed: ParsedMessage, recipient: str, ours: set[str],
+def decide(mailbox: Mailbox, intake: Intake, parsed: ParsedMessage, recipient: str, ours: Ours,
            sent_today: dict[str, int]) -> AckDecision:
-    """`sent_today` counts acknowledgements per recipient in the last 24 hours,
-    including those planned earlier in the same batch (the caller keeps it)."""
+    """`ours`: our addresses as this message sees them (outbound.ours).  `sent_today`
+    counts acknowledgements per recipient in the last 24 hours, including those
+    planned earlier in the same batch (the caller keeps it)."""
     if not mailbox.ack_enabled:
         return AckDecision(False, "acknowledgements are off for this mailbox")
     if parsed.auto_submitted is not None:

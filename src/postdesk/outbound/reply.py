@@ -11,12 +11,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from postdesk import tags
-from postdesk.desk import signature
+from postdesk.desk import drafts, signature
 from postdesk.desk import search
 from postdesk.desk import status as request_status
 from postdesk.models import Message, Request, RequestEvent
 from postdesk.notify import hooks as notify_hooks
-from postdesk.outbound import compose, policy, queue
+from postdesk.outbound import compose, ours, queue
 from postdesk.sources.smtp import SmtpConfigError, account_for
 from postdesk.store import blobs
 
@@ -84,8 +84,8 @@ def recipient_of(parent: Message) -> compose.Recipient | None:
 
 def reply_all(parent: Message, recipient: compose.Recipient | None) -> list[compose.Recipient]:
     """Whom "Reply all" adds in Cc: the others the customer wrote to (their To and Cc),
-    never our own mailboxes' addresses (that would mail ourselves) nor the recipient."""
-    skip = policy.our_addresses() | ({recipient.address} if recipient else set())
+    never one of our addresses (outbound.ours: that would mail ourselves) nor the recipient."""
+    skip = ours.ours_for_request(parent.request_id) | ([recipient.address] if recipient else [])
     offered: dict[str, compose.Recipient] = {}
     for entry in [*(parent.to or []), *(parent.cc or [])]:
         address = _address(entry)
@@ -111,12 +111,14 @@ def _address(entry: dict) -> str:
     return (entry.get("address") or "").strip().lower()
 
 
-def send_reply(request_id: int, draft: ReplyDraft, author, guard=None, then: str = "open") -> Message:
+def send_reply(request_id: int, draft: ReplyDraft, author, guard=None, then: str = "open",
+               discard_draft: bool = False) -> Message:
     """Queue the reply: its record in the conversation, its outbox row and the
     history entry commit together; the worker's sender delivers it.  `guard(request)`,
     when given, runs under the request's row lock first and may raise to refuse
     (the web's stale-page check, postdesk.web.staleness).  `then`: the status after the
     reply, one of desk.status.Then ("Send", "Send and wait", "Send and close").
+    `discard_draft`: the author's saved reply draft goes in the same transaction.
     The author's and the mailbox's signatures are added here (desk.signature), so a
     reply from the page and one answered by email are signed by the same rule."""
     text = draft.text.strip("\n")
@@ -131,6 +133,8 @@ def send_reply(request_id: int, draft: ReplyDraft, author, guard=None, then: str
         request = Request.objects.select_for_update(of=("self",)).select_related("mailbox", "customer").get(pk=request_id)
         if guard is not None:
             guard(request)
+        if discard_draft:
+            _discard_draft(author, request, "reply")
         parent = parent_of(list(request.messages.order_by("created_at", "id")))
         if parent is None:
             raise ReplyError("this request has no incoming mail to answer")
@@ -163,8 +167,9 @@ def send_reply(request_id: int, draft: ReplyDraft, author, guard=None, then: str
     return message
 
 
-def add_note(request_id: int, text: str, author, guard=None) -> Message:
-    """An internal note: part of the conversation for staff, never sent.  `guard` as in send_reply."""
+def add_note(request_id: int, text: str, author, guard=None, discard_draft: bool = False) -> Message:
+    """An internal note: part of the conversation for staff, never sent.  `guard` and
+    `discard_draft` (the author's note draft) as in send_reply."""
     text = text.strip("\n")
     if not text.strip():
         raise ReplyError("the note is empty")
@@ -174,6 +179,8 @@ def add_note(request_id: int, text: str, author, guard=None) -> Message:
         request = Request.objects.select_for_update().get(pk=request_id)
         if guard is not None:
             guard(request)
+        if discard_draft:
+            _discard_draft(author, request, "note")
         body = text.encode("utf-8")
         # A note has no mail behind it; its text is its record (raw), and a
         # random fingerprint keeps two identical notes apart.
@@ -187,3 +194,10 @@ def add_note(request_id: int, text: str, author, guard=None) -> Message:
         notify_hooks.noted(message, author)  # @name: that member hears, in this transaction
         search.index_request(request.pk)
     return message
+
+
+def _discard_draft(author, request: Request, kind: str) -> None:
+    """Inside the answer's transaction: if it commits, the draft is gone with it (a
+    draft left behind would come back on reload and invite the same answer twice);
+    if anything after this refuses or fails, the rollback keeps the draft."""
+    drafts.discard(author, request.pk, kind)

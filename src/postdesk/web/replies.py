@@ -13,6 +13,7 @@ from django.http import HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_POST
 
+from postdesk import crashpoints
 from postdesk.desk import canned, drafts
 from postdesk.desk.status import Then
 from postdesk.models import Message, Request
@@ -76,14 +77,14 @@ def reply(request, number: int):
         draft = ReplyDraft(request.POST.get("text", ""), request.POST.get("cc", ""), _files(request),
                            reply_all=request.POST.get("reply_all") == "1")
         guard = staleness.guard(staleness.read_seen(request.POST), request.user, "reply")
-        message = send_reply(number, draft, request.user, guard=guard, then=then)
+        message = send_reply(number, draft, request.user, guard=guard, then=then, discard_draft=True)
     except staleness.StalePage as stale:
         return _refuse_stale(request, number, stale, "reply")
     except ReplyError as exc:
         _keep_draft(request, number, "reply")
         flash.error(request, f"Not sent: {exc}")
         return _back_to_form(number, "reply")
-    drafts.discard(request.user, number, "reply")
+    crashpoints.reached("after-reply")
     flash.success(request, f"Reply queued to {_to_whom(message)}; it leaves within seconds.{AFTER_SEND[then]}")
     return redirect("postdesk_web:request", number=number)
 
@@ -97,14 +98,15 @@ def _to_whom(message: Message) -> str:
 def note(request, number: int):
     get_object_or_404(Request, pk=number)
     try:
-        add_note(number, request.POST.get("text", ""), request.user, guard=staleness.guard(staleness.read_seen(request.POST), request.user, "note"))
+        add_note(number, request.POST.get("text", ""), request.user,
+                 guard=staleness.guard(staleness.read_seen(request.POST), request.user, "note"), discard_draft=True)
     except staleness.StalePage as stale:
         return _refuse_stale(request, number, stale, "note")
     except ReplyError as exc:
         _keep_draft(request, number, "note")
         flash.error(request, str(exc))
         return _back_to_form(number, "note")
-    drafts.discard(request.user, number, "note")
+    crashpoints.reached("after-note")
     flash.success(request, "Note added (not sent to the customer).")
     return redirect("postdesk_web:request", number=number)
 
