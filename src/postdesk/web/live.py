@@ -14,6 +14,7 @@ come as HTML only when they changed (`stamp`).
 from __future__ import annotations
 
 import hashlib
+import time
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -34,15 +35,37 @@ def mark_poll(request) -> None:
 
 
 class PollSessionMiddleware(SessionMiddleware):
-    """Django's session middleware, except that a poll does not move the session's end
-    forward: a page left open must not keep a session alive past POSTDESK_SESSION_HOURS of
-    inactivity (SESSION_SAVE_EVERY_REQUEST), and a poll then costs no session write.
-    A poll that changed the session (it never does) is saved as usual."""
+    """Django's session middleware, except that a session's end moves forward at most once
+    a minute, and never on a poll.
+
+    SESSION_SAVE_EVERY_REQUEST keeps a session alive for POSTDESK_SESSION_HOURS after the
+    member's last page; saved on every page it would cost each page a write (on SQLite, the
+    database's one write lock, shared with the worker's intake). Once a minute ends the
+    session at most a minute early. A poll does not move it at all: a page left open must not
+    keep a session alive. A request that changed the session is saved as usual."""
+
+    REFRESH_KEY = "_postdesk_refreshed"
+    REFRESH_EVERY = 60  # seconds
 
     def process_response(self, request, response):
-        if getattr(request, "postdesk_poll", False) and settings.SESSION_SAVE_EVERY_REQUEST and not request.session.modified:
-            return response
+        session = getattr(request, "session", None)
+        if session is not None and settings.SESSION_SAVE_EVERY_REQUEST and not session.modified:
+            if getattr(request, "postdesk_poll", False) or not self._refresh_due(session):
+                return response
         return super().process_response(request, response)
+
+    def _refresh_due(self, session) -> bool:
+        """True (and the time noted, so the session is saved) when its end should move."""
+        if session.is_empty():
+            return True  # nothing to keep alive: Django's own handling (a deleted session's cookie)
+        now = int(time.time())
+        try:
+            due = now - int(session.get(self.REFRESH_KEY, 0)) >= self.REFRESH_EVERY
+        except (TypeError, ValueError):
+            due = True
+        if due:
+            session[self.REFRESH_KEY] = now
+        return due
 
 
 def stamp(page) -> str:
