@@ -83,6 +83,7 @@ def generate(total: int) -> None:
     if have >= total:
         print(f"{have} requests already there: generating nothing")
         _display_parts()
+        _analyze()  # statistics for indexes a newer migration added since the data was made
         return
     started = time.perf_counter()
     world = _world()
