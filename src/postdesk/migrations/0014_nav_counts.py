@@ -14,6 +14,6 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddIndex(
             model_name='request',
-            index=models.Index(fields=['status', 'mailbox'], name='request_status_mailbox'),
+            index=models.Index(condition=models.Q(('status', 'closed'), _negated=True), fields=['mailbox'], name='request_open_mailbox'),
         ),
     ]
