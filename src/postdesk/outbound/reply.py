@@ -133,8 +133,8 @@ def send_reply(request_id: int, draft: ReplyDraft, author, guard=None, then: str
         request = Request.objects.select_for_update(of=("self",)).select_related("mailbox", "customer").get(pk=request_id)
         if guard is not None:
             guard(request)
-        if discard_draft:
-            _discard_draft(author, request, "reply")
+        if discard_draft:  # in this transaction: gone if the reply commits, kept if it rolls back
+            drafts.discard(author, request.pk, "reply")
         parent = parent_of(list(request.messages.order_by("created_at", "id")))
         if parent is None:
             raise ReplyError("this request has no incoming mail to answer")
@@ -179,8 +179,8 @@ def add_note(request_id: int, text: str, author, guard=None, discard_draft: bool
         request = Request.objects.select_for_update().get(pk=request_id)
         if guard is not None:
             guard(request)
-        if discard_draft:
-            _discard_draft(author, request, "note")
+        if discard_draft:  # as in send_reply
+            drafts.discard(author, request.pk, "note")
         body = text.encode("utf-8")
         # A note has no mail behind it; its text is its record (raw), and a
         # random fingerprint keeps two identical notes apart.
@@ -195,9 +195,3 @@ def add_note(request_id: int, text: str, author, guard=None, discard_draft: bool
         search.index_request(request.pk)
     return message
 
-
-def _discard_draft(author, request: Request, kind: str) -> None:
-    """Inside the answer's transaction: if it commits, the draft is gone with it (a
-    draft left behind would come back on reload and invite the same answer twice);
-    if anything after this refuses or fails, the rollback keeps the draft."""
-    drafts.discard(author, request.pk, kind)
